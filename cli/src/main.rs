@@ -1,0 +1,55 @@
+//! `destkit`: deliver, replay, inspect, conformance, mock, serve, bench.
+//!
+//! Exit status: 0 when no event ended rejected, failed or expired; 1 when some did; 2 for bad
+//! usage or unreadable input.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod cmd;
+
+/// destination-kit's command line.
+#[derive(Parser, Debug)]
+#[command(name = "destkit", version, about = "Deliver Segment events to partner destinations")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Deliver events to a destination (its built-in mock partner unless --endpoint is given).
+    Deliver(cmd::deliver::Args),
+    /// Resend an archive with the original event times, rate-limited and resumable.
+    Replay(cmd::replay::Args),
+    /// Read events and print, per event, its call type, spec event and validation errors.
+    Inspect(cmd::inspect::Args),
+    /// Run the conformance suite for a destination against its built-in mock partner.
+    Conformance(cmd::conformance::Args),
+    /// Run a destination's mock partner as a standalone server.
+    Mock(cmd::mock::Args),
+    /// Accept the Segment HTTP Tracking API and deliver to the configured destinations.
+    Serve(cmd::serve::Args),
+    /// Measure throughput and memory against the parse floor.
+    Bench(cmd::bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Deliver(a) => cmd::deliver::run(a),
+        Command::Replay(a) => cmd::replay::run(a),
+        Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Conformance(a) => cmd::conformance::run(a),
+        Command::Mock(a) => cmd::mock::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+    }
+}

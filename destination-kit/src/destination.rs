@@ -1,0 +1,777 @@
+//! The [`Destination`] trait: what a partner writes. Mapping, not plumbing.
+//!
+//! A destination says who it is ([`DestinationInfo`]), maps one event to partner payloads
+//! ([`Destination::map`], pure and synchronous), assembles many payloads of one route into one
+//! HTTP request ([`Destination::request`]), and reads the partner's answer into one
+//! [`Verdict`] per payload ([`Destination::interpret`], defaulting to the shared classifier).
+//! The runtime does the rest: dedup, batching within [`BatchLimits`], HTTP, retries, accounting.
+//!
+//! The runtime works on the object-safe [`DynDestination`], which [`Configured`] (a destination
+//! plus its validated settings) implements.
+
+use crate::classify::{Classification, ErrorKind, classify_status};
+use crate::event::{CallType, Message};
+use crate::spec::{Family, SpecEvent};
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+// ---- metadata --------------------------------------------------------------------------------
+
+/// How many payloads and bytes one partner request may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct BatchLimits {
+    /// Most payloads per request (1 = no batching).
+    pub events: usize,
+    /// Most bytes of payload JSON per request (the envelope's own bytes are the destination's
+    /// margin to keep).
+    pub bytes: usize,
+}
+
+impl BatchLimits {
+    /// One payload per request.
+    pub const ONE: BatchLimits = BatchLimits {
+        events: 1,
+        bytes: usize::MAX,
+    };
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits::ONE
+    }
+}
+
+/// Who a destination is and what it takes.
+///
+/// ```
+/// use destination_kit::{DestinationInfo, BatchLimits};
+/// use destination_kit::spec::Family;
+/// let info = DestinationInfo::new("Acme", "acme")
+///     .families([Family::Ecommerce])
+///     .batch(BatchLimits { events: 500, bytes: 1 << 20 });
+/// assert_eq!(info.slug, "acme");
+/// ```
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DestinationInfo {
+    /// Display name; also the key looked up in a message's `integrations` object.
+    pub name: &'static str,
+    /// Stable slug (`amplitude`).
+    pub slug: &'static str,
+    /// Calls it handles; others end `filtered`.
+    pub calls: Vec<CallType>,
+    /// Spec families it claims (the conformance suite checks every event of these).
+    pub families: Vec<Family>,
+    /// Batch limits per request.
+    pub batch: BatchLimits,
+}
+
+impl DestinationInfo {
+    /// A destination that takes all six calls, claims no family, one payload per request.
+    pub fn new(name: &'static str, slug: &'static str) -> Self {
+        DestinationInfo {
+            name,
+            slug,
+            calls: CallType::ALL.to_vec(),
+            families: Vec::new(),
+            batch: BatchLimits::ONE,
+        }
+    }
+    /// Set the calls it takes.
+    pub fn calls(mut self, calls: impl IntoIterator<Item = CallType>) -> Self {
+        self.calls = calls.into_iter().collect();
+        self
+    }
+    /// Set the spec families it claims.
+    pub fn families(mut self, f: impl IntoIterator<Item = Family>) -> Self {
+        self.families = f.into_iter().collect();
+        self
+    }
+    /// Set the batch limits.
+    pub fn batch(mut self, b: BatchLimits) -> Self {
+        self.batch = b;
+        self
+    }
+}
+
+// ---- settings --------------------------------------------------------------------------------
+
+/// A settings value that is wrong or missing, naming the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("settings.{key}: {message}")]
+pub struct SettingsError {
+    /// The key (`api_key`, `region`).
+    pub key: String,
+    /// The problem.
+    pub message: String,
+}
+
+impl SettingsError {
+    /// A problem with `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        SettingsError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A destination's settings: serde, validated at start. Secrets are [`crate::Secret`] fields so
+/// `Debug` never shows them.
+pub trait Settings: DeserializeOwned + fmt::Debug + Clone + Send + Sync + 'static {
+    /// Check values serde cannot (non-empty keys, known regions, URLs that parse).
+    fn validate(&self) -> Result<(), SettingsError> {
+        Ok(())
+    }
+    /// Point the destination at another base URL (`destkit deliver --endpoint`, mock partners).
+    fn set_endpoint(&mut self, base_url: &str);
+}
+
+/// Deserialize and validate settings from JSON, with errors naming the key.
+pub fn parse_settings<S: Settings>(v: Value) -> Result<S, SettingsError> {
+    let s: S = serde_json::from_value(v).map_err(|e| {
+        let msg = e.to_string();
+        // serde says "missing field `api_key`" / "unknown field `x`, expected …" / "invalid type: …"
+        let key = msg
+            .split('`')
+            .nth(1)
+            .map(str::to_string)
+            .unwrap_or_else(|| "$".into());
+        SettingsError::new(key, msg)
+    })?;
+    s.validate()?;
+    Ok(s)
+}
+
+// ---- the event a destination maps ------------------------------------------------------------
+
+/// One valid, de-duplicated event as a destination sees it: the message, its recognised spec
+/// event, and its event time. Derefs to [`Message`] for every accessor.
+#[derive(Debug, Clone, Copy)]
+pub struct Event<'a> {
+    message: &'a Message,
+    spec: Option<&'a SpecEvent>,
+    time: DateTime<Utc>,
+}
+
+impl<'a> Event<'a> {
+    /// An event over `message`, with its recognised spec event and event time.
+    pub fn new(message: &'a Message, spec: Option<&'a SpecEvent>, time: DateTime<Utc>) -> Self {
+        Event {
+            message,
+            spec,
+            time,
+        }
+    }
+    /// The message.
+    pub fn message(&self) -> &'a Message {
+        self.message
+    }
+    /// The recognised specced event, if it is one.
+    pub fn spec(&self) -> Option<&'a SpecEvent> {
+        self.spec
+    }
+    /// `messageId` (always present on a valid event).
+    pub fn message_id(&self) -> &'a str {
+        self.message.message_id().unwrap_or_default()
+    }
+    /// The event time ([`Message::event_time`]).
+    pub fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    /// Event time in Unix seconds.
+    pub fn timestamp_secs(&self) -> i64 {
+        self.time.timestamp()
+    }
+    /// Event time in Unix milliseconds.
+    pub fn timestamp_millis(&self) -> i64 {
+        self.time.timestamp_millis()
+    }
+    /// Event time in Unix microseconds.
+    pub fn timestamp_micros(&self) -> i64 {
+        self.time.timestamp_micros()
+    }
+    /// Event time as ISO-8601 with milliseconds and `Z`.
+    pub fn timestamp_iso(&self) -> String {
+        self.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    }
+    /// `properties`, or an empty map.
+    pub fn props(&self) -> &'a Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        self.message
+            .properties()
+            .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    }
+}
+
+impl std::ops::Deref for Event<'_> {
+    type Target = Message;
+    fn deref(&self) -> &Message {
+        self.message
+    }
+}
+
+// ---- what map() returns ----------------------------------------------------------------------
+
+/// One unit a partner request carries: a JSON body fragment for a route.
+///
+/// Payloads of the same `route` are batched together into one request by
+/// [`Destination::request`]. `part` lets one request carry several kinds (Braze's `events`,
+/// `attributes`, `purchases`).
+#[derive(Debug, Clone)]
+pub struct Payload {
+    /// Batch key: payloads of one route share requests (`"httpapi"`, `"identify"`, `"session:abc"`).
+    pub route: Cow<'static, str>,
+    /// Sub-kind within a request (`"events"`, `"attributes"`); `""` when there is one kind.
+    pub part: &'static str,
+    /// The JSON fragment, already serialised.
+    pub body: Box<RawValue>,
+}
+
+impl Payload {
+    /// Serialise `body` as a payload for `route`.
+    pub fn json(route: impl Into<Cow<'static, str>>, body: &impl serde::Serialize) -> Payload {
+        Payload {
+            route: route.into(),
+            part: "",
+            body: serde_json::value::to_raw_value(body)
+                .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON")),
+        }
+    }
+    /// Set the sub-kind.
+    pub fn part(mut self, part: &'static str) -> Payload {
+        self.part = part;
+        self
+    }
+    /// Bytes of the serialised body.
+    pub fn len(&self) -> usize {
+        self.body.get().len()
+    }
+    /// Whether the body is empty (never, for valid JSON).
+    pub fn is_empty(&self) -> bool {
+        self.body.get().is_empty()
+    }
+}
+
+/// What [`Destination::map`] decided for one event.
+#[derive(Debug, Clone)]
+pub enum Mapped {
+    /// Send these payloads (one or more; e.g. Order Completed plus one Product Purchased per
+    /// product). The event is delivered when all of them are.
+    Send(Vec<Payload>),
+    /// The destination does not take this event: it ends `filtered` with the reason.
+    Unsupported {
+        /// Why (`"Intercom has no page API"`).
+        reason: String,
+    },
+    /// The event cannot be mapped (a field the partner requires is missing): it ends `rejected`.
+    Invalid {
+        /// Which field and what is wrong.
+        reason: String,
+    },
+}
+
+impl Mapped {
+    /// One payload.
+    pub fn one(p: Payload) -> Mapped {
+        Mapped::Send(vec![p])
+    }
+    /// Unsupported, with a reason.
+    pub fn unsupported(reason: impl Into<String>) -> Mapped {
+        Mapped::Unsupported {
+            reason: reason.into(),
+        }
+    }
+    /// Invalid, with a reason.
+    pub fn invalid(reason: impl Into<String>) -> Mapped {
+        Mapped::Invalid {
+            reason: reason.into(),
+        }
+    }
+}
+
+// ---- requests and responses ------------------------------------------------------------------
+
+/// An HTTP request to the partner. Secret headers and query parameters are masked in `Debug`
+/// and in [`PartnerRequest::redacted_url`].
+#[derive(Clone)]
+pub struct PartnerRequest {
+    /// Method (POST almost always).
+    pub method: http::Method,
+    /// Full URL, query included.
+    pub url: String,
+    /// Headers; those named in `secret_headers` (and `authorization`) are masked when shown.
+    pub headers: Vec<(http::HeaderName, String)>,
+    /// Query parameter names whose values are secret (GA4 `api_secret`).
+    pub secret_query: Vec<&'static str>,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+impl PartnerRequest {
+    /// A POST of a JSON body.
+    pub fn post_json(url: impl Into<String>, body: impl Into<Bytes>) -> Self {
+        PartnerRequest {
+            method: http::Method::POST,
+            url: url.into(),
+            headers: vec![(http::header::CONTENT_TYPE, "application/json".into())],
+            secret_query: Vec::new(),
+            body: body.into(),
+        }
+    }
+    /// Add a header.
+    pub fn header(mut self, name: http::HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+    /// Add `Authorization: Bearer <token>`.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+    }
+    /// Add HTTP Basic auth.
+    pub fn basic(self, user: &str, password: &str) -> Self {
+        use base64::Engine;
+        let enc = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.header(http::header::AUTHORIZATION, format!("Basic {enc}"))
+    }
+    /// Mark a query parameter as secret.
+    pub fn secret_param(mut self, name: &'static str) -> Self {
+        self.secret_query.push(name);
+        self
+    }
+    /// The URL with secret query values replaced by `[redacted]`.
+    pub fn redacted_url(&self) -> String {
+        redact_query(&self.url, &self.secret_query)
+    }
+    /// Headers with secret values replaced by `[redacted]`.
+    pub fn redacted_headers(&self) -> Vec<(String, String)> {
+        self.headers
+            .iter()
+            .map(|(k, v)| {
+                let secret = is_secret_header(k.as_str());
+                (
+                    k.as_str().to_string(),
+                    if secret {
+                        crate::secret::REDACTED.to_string()
+                    } else {
+                        v.clone()
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// Header names whose values are always masked when shown.
+pub fn is_secret_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "authorization"
+        || n == "proxy-authorization"
+        || n.contains("api-key")
+        || n.contains("apikey")
+        || n.contains("token")
+        || n.contains("secret")
+        || n == "cookie"
+}
+
+/// Replace the values of `names` in the query of `url` by `[redacted]`.
+pub fn redact_query(url: &str, names: &[&str]) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if names.contains(&k) => format!("{k}={}", crate::secret::REDACTED),
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", parts.join("&"))
+}
+
+impl fmt::Debug for PartnerRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PartnerRequest")
+            .field("method", &self.method)
+            .field("url", &self.redacted_url())
+            .field("headers", &self.redacted_headers())
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// A partner's HTTP answer.
+#[derive(Debug, Clone)]
+pub struct PartnerResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// Body bytes.
+    pub body: Bytes,
+}
+
+impl PartnerResponse {
+    /// The body as JSON, when it is.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+    /// A header as a string.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// The body as text, cut to 500 bytes (for reasons in reports).
+    pub fn body_snippet(&self) -> String {
+        let s = String::from_utf8_lossy(&self.body);
+        let mut out: String = s.chars().take(500).collect();
+        if s.len() > out.len() {
+            out.push('…');
+        }
+        out
+    }
+}
+
+/// A transport failure: no HTTP answer at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// Connection refused or reset, DNS failure, broken body.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// The per-attempt timeout passed.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// A destination hook failed in a way that should be retried (session start …).
+    #[error("{0}")]
+    Other(String),
+}
+
+// ---- per-payload verdicts --------------------------------------------------------------------
+
+/// What one partner answer means for one payload of the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accepted.
+    Delivered,
+    /// Not accepted; try again. The runtime waits `after` when given (Retry-After), else backs
+    /// off. `kind` is retryable (transient, throttling, server) or `PayloadTooLarge` (split).
+    Retry {
+        /// Why.
+        kind: ErrorKind,
+        /// The partner's requested delay.
+        after: Option<Duration>,
+        /// Status and reason, for reports.
+        reason: String,
+    },
+    /// Not at fault but not processed (the rest of an Amplitude 400 batch): resend at once, in a
+    /// new batch without the failed payloads. Counts as an attempt.
+    Resend,
+    /// Refused permanently.
+    Failed {
+        /// Auth or client (or payload-too-large for a single payload).
+        kind: ErrorKind,
+        /// The partner's reason.
+        reason: String,
+    },
+}
+
+impl Verdict {
+    /// The shared classifier's verdict for a whole answer.
+    pub fn from_response(resp: &PartnerResponse, now: SystemTime) -> Verdict {
+        match classify_status(resp.status, &resp.headers, now) {
+            Classification::Success => Verdict::Delivered,
+            Classification::Error { kind, retry_after } => {
+                let reason = if resp.body.is_empty() {
+                    format!("HTTP {}", resp.status)
+                } else {
+                    format!("HTTP {}: {}", resp.status, resp.body_snippet())
+                };
+                if kind.is_retryable() || kind == ErrorKind::PayloadTooLarge {
+                    Verdict::Retry {
+                        kind,
+                        after: retry_after,
+                        reason,
+                    }
+                } else {
+                    Verdict::Failed { kind, reason }
+                }
+            }
+        }
+    }
+}
+
+/// Exactly one [`Verdict`] per payload of a batch. The length is fixed at construction from the
+/// batch, so a destination cannot lose or invent an entry.
+///
+/// ```
+/// use destination_kit::{Verdicts, Verdict, ErrorKind};
+/// let v = Verdicts::all(3, Verdict::Delivered)
+///     .set(1, Verdict::Failed { kind: ErrorKind::Client, reason: "bad price".into() });
+/// assert_eq!(v.len(), 3);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdicts(Vec<Verdict>);
+
+impl Verdicts {
+    /// The same verdict for all `n` payloads.
+    pub fn all(n: usize, v: Verdict) -> Verdicts {
+        Verdicts(vec![v; n])
+    }
+    /// The shared classifier's verdict for every payload of a batch of `n`.
+    pub fn default_for(resp: &PartnerResponse, n: usize, now: SystemTime) -> Verdicts {
+        Verdicts::all(n, Verdict::from_response(resp, now))
+    }
+    /// Replace the verdict of payload `i` (an index out of range is ignored: it names no payload).
+    pub fn set(mut self, i: usize, v: Verdict) -> Verdicts {
+        if let Some(slot) = self.0.get_mut(i) {
+            *slot = v;
+        }
+        self
+    }
+    /// Replace the verdicts of several payloads.
+    pub fn set_many(mut self, idx: impl IntoIterator<Item = usize>, v: Verdict) -> Verdicts {
+        for i in idx {
+            if let Some(slot) = self.0.get_mut(i) {
+                *slot = v.clone();
+            }
+        }
+        self
+    }
+    /// Number of verdicts (= payloads in the batch).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Whether the batch was empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// The verdicts in batch order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Verdict> {
+        self.0.iter()
+    }
+    /// Verdict `i`.
+    pub fn get(&self, i: usize) -> Option<&Verdict> {
+        self.0.get(i)
+    }
+    /// Into the vector.
+    pub fn into_vec(self) -> Vec<Verdict> {
+        self.0
+    }
+}
+
+// ---- the HTTP client the runtime lends to hooks ------------------------------------------------
+
+/// The shared HTTP client (keep-alive, rustls) with the per-attempt timeout.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl HttpClient {
+    /// A client whose every attempt times out after `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()
+            .expect("the HTTP client builds");
+        HttpClient { client, timeout }
+    }
+    /// The per-attempt timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+    /// Send one request; a transport failure or timeout is a [`TransportError`].
+    pub async fn send(&self, req: &PartnerRequest) -> Result<PartnerResponse, TransportError> {
+        let mut rb = self
+            .client
+            .request(req.method.clone(), &req.url)
+            .timeout(self.timeout)
+            .body(req.body.clone());
+        for (k, v) in &req.headers {
+            rb = rb.header(k, v);
+        }
+        let timeout = self.timeout;
+        let map_err = |e: reqwest::Error| {
+            if e.is_timeout() {
+                TransportError::Timeout(timeout)
+            } else {
+                // never show the URL: it may carry a secret query parameter
+                TransportError::Connect(error_chain(&e.without_url()))
+            }
+        };
+        let resp = rb.send().await.map_err(map_err)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(map_err)?;
+        Ok(PartnerResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+// ---- the trait -------------------------------------------------------------------------------
+
+/// What a partner implements. See the crate docs and `spec-tests/README.md` for a walk-through.
+#[async_trait]
+pub trait Destination: Send + Sync + 'static {
+    /// The settings (serde, validated, secrets as [`crate::Secret`]).
+    type Settings: Settings;
+
+    /// Name, slug, calls, families, batch limits.
+    fn info(&self) -> DestinationInfo;
+
+    /// Map one event to payloads, or say it is unsupported or invalid. Pure: no I/O.
+    fn map(&self, settings: &Self::Settings, event: &Event<'_>) -> Mapped;
+
+    /// Assemble one request from payloads of one route (at most [`BatchLimits`] of them).
+    fn request(&self, settings: &Self::Settings, route: &str, batch: &[Payload]) -> PartnerRequest;
+
+    /// Read the partner's answer into one verdict per payload. The default is the shared
+    /// classifier ([`Verdicts::default_for`]); override only for partner quirks.
+    fn interpret(
+        &self,
+        _settings: &Self::Settings,
+        response: &PartnerResponse,
+        batch: &[Payload],
+        now: SystemTime,
+    ) -> Verdicts {
+        Verdicts::default_for(response, batch.len(), now)
+    }
+
+    /// Send one request. The default sends it as built; override for stateful APIs (start a
+    /// session first), token refresh (refresh once on 401 and resend), or look-ups.
+    async fn send(
+        &self,
+        _settings: &Self::Settings,
+        http: &HttpClient,
+        request: PartnerRequest,
+        _batch: &[Payload],
+    ) -> Result<PartnerResponse, TransportError> {
+        http.send(&request).await
+    }
+}
+
+/// A destination with its settings, as the runtime uses it (object-safe).
+#[async_trait]
+pub trait DynDestination: Send + Sync + 'static {
+    /// See [`Destination::info`].
+    fn info(&self) -> DestinationInfo;
+    /// See [`Destination::map`].
+    fn map(&self, event: &Event<'_>) -> Mapped;
+    /// See [`Destination::request`].
+    fn request(&self, route: &str, batch: &[Payload]) -> PartnerRequest;
+    /// See [`Destination::interpret`].
+    fn interpret(&self, response: &PartnerResponse, batch: &[Payload], now: SystemTime) -> Verdicts;
+    /// See [`Destination::send`].
+    async fn send(
+        &self,
+        http: &HttpClient,
+        request: PartnerRequest,
+        batch: &[Payload],
+    ) -> Result<PartnerResponse, TransportError>;
+    /// The settings, for showing (secrets redacted).
+    fn settings_debug(&self) -> String;
+}
+
+/// A destination and its validated settings.
+pub struct Configured<D: Destination> {
+    /// The destination.
+    pub destination: D,
+    /// Its settings.
+    pub settings: D::Settings,
+}
+
+impl<D: Destination> Configured<D> {
+    /// Pair a destination with settings already validated.
+    pub fn new(destination: D, settings: D::Settings) -> Self {
+        Configured {
+            destination,
+            settings,
+        }
+    }
+
+    /// Parse and validate settings from JSON, optionally pointing at another endpoint.
+    pub fn from_json(
+        destination: D,
+        settings: Value,
+        endpoint: Option<&str>,
+    ) -> Result<Self, SettingsError> {
+        let mut s: D::Settings = parse_settings(settings)?;
+        if let Some(e) = endpoint {
+            s.set_endpoint(e);
+            s.validate()?;
+        }
+        Ok(Configured::new(destination, s))
+    }
+
+    /// As a shared trait object for the runtime.
+    pub fn into_dyn(self) -> Arc<dyn DynDestination> {
+        Arc::new(self)
+    }
+}
+
+#[async_trait]
+impl<D: Destination> DynDestination for Configured<D> {
+    fn info(&self) -> DestinationInfo {
+        self.destination.info()
+    }
+    fn map(&self, event: &Event<'_>) -> Mapped {
+        self.destination.map(&self.settings, event)
+    }
+    fn request(&self, route: &str, batch: &[Payload]) -> PartnerRequest {
+        self.destination.request(&self.settings, route, batch)
+    }
+    fn interpret(&self, response: &PartnerResponse, batch: &[Payload], now: SystemTime) -> Verdicts {
+        self.destination
+            .interpret(&self.settings, response, batch, now)
+    }
+    async fn send(
+        &self,
+        http: &HttpClient,
+        request: PartnerRequest,
+        batch: &[Payload],
+    ) -> Result<PartnerResponse, TransportError> {
+        self.destination
+            .send(&self.settings, http, request, batch)
+            .await
+    }
+    fn settings_debug(&self) -> String {
+        format!("{:?}", self.settings)
+    }
+}
+
+/// Join payload bodies into a JSON array (`[a,b,c]`), the common batch shape.
+pub fn json_array(batch: &[Payload]) -> Vec<u8> {
+    let len: usize = batch.iter().map(|p| p.len() + 1).sum::<usize>() + 2;
+    let mut out = Vec::with_capacity(len);
+    out.push(b'[');
+    for (i, p) in batch.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(p.body.get().as_bytes());
+    }
+    out.push(b']');
+    out
+}

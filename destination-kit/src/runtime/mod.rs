@@ -1,0 +1,1 @@
+//! The delivery runtime. PLACEHOLDER — being built.
