@@ -1,0 +1,218 @@
+//! The Tracking API server: axum routes `/v1/{track,identify,page,screen,group,alias,batch}`.
+//!
+//! Answers (the JSON shape Segment's client libraries read: `success`, `code`, `message`):
+//! - 200 `{"success": true}` when every message was accepted;
+//! - 200 `{"success": true, "errors": [{"index", "message"}]}` when a batch was partly accepted:
+//!   the valid messages go on to the destinations, the invalid ones are listed (a client must not
+//!   resend the whole batch, which would duplicate the accepted ones);
+//! - 400 when nothing was accepted: malformed JSON, a body that is not a message or batch, or
+//!   every message invalid (`errors` lists each);
+//! - 401 for a missing or unknown write key (HTTP Basic username, else `writeKey` in the body);
+//! - 413 for a call body over 32 KB, a batch body over 500 KB (after gzip decoding), or when
+//!   every message of a batch was over 32 KB;
+//! - 503 while shutting down.
+
+use super::ingest::{self, Refusal, Route};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use destination_kit::event::{CallType, Message};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Where a source's accepted messages go: one per destination of the source.
+pub trait Sink: Send + Sync {
+    /// Hand one accepted message over for delivery (never blocks the request for long).
+    fn submit(&self, msg: Message);
+}
+
+/// Counters of what one source's requests brought.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    /// HTTP requests with this source's write key.
+    pub requests: AtomicU64,
+    /// Messages accepted (and handed to every destination).
+    pub accepted: AtomicU64,
+    /// Messages refused (invalid or too large), answered in the response.
+    pub refused: AtomicU64,
+}
+
+/// One source as the server sees it.
+pub struct Source {
+    /// Its name.
+    pub name: String,
+    /// One sink per destination.
+    pub sinks: Vec<Arc<dyn Sink>>,
+    /// What its requests brought.
+    pub stats: IngestStats,
+}
+
+/// The server's shared state.
+pub struct AppState {
+    by_key: HashMap<String, Arc<Source>>,
+    accepting: AtomicBool,
+    /// Requests refused with 401.
+    pub unauthorized: AtomicU64,
+}
+
+impl AppState {
+    /// State over `(write_key, source)` pairs.
+    pub fn new(sources: impl IntoIterator<Item = (String, Arc<Source>)>) -> Self {
+        AppState {
+            by_key: sources.into_iter().collect(),
+            accepting: AtomicBool::new(true),
+            unauthorized: AtomicU64::new(0),
+        }
+    }
+    /// Stop accepting: later requests get 503.
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The router, with the request body capped a little above the batch limit (larger bodies get
+/// axum's own 413 without being read).
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/{call}", post(handle))
+        .layer(DefaultBodyLimit::max(4 * ingest::MAX_BATCH_BYTES))
+        .with_state(state)
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn refuse(r: Refusal) -> Response {
+    answer(r.status, r.body())
+}
+
+async fn handle(
+    State(st): State<Arc<AppState>>,
+    Path(call): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let route = if call == "batch" {
+        Route::Batch
+    } else {
+        match CallType::parse(&call) {
+            Some(c) if c.as_str() == call => Route::Call(c),
+            _ => {
+                return answer(
+                    StatusCode::NOT_FOUND,
+                    json!({"success": false, "code": "not_found",
+                       "message": format!("no endpoint /v1/{call}; use track, identify, page, screen, group, alias or batch")}),
+                );
+            }
+        }
+    };
+    if !st.accepting.load(Ordering::SeqCst) {
+        let mut r = answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"success": false, "code": "shutting_down", "message": "the server is shutting down"}),
+        );
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("5"),
+        );
+        return r;
+    }
+    let unknown = |st: &AppState| {
+        st.unauthorized.fetch_add(1, Ordering::Relaxed);
+        refuse(Refusal::unauthorized("unknown write key"))
+    };
+    // A key in the Authorization header is checked before the body is read.
+    let header_key = match ingest::basic_write_key(&headers) {
+        Ok(k) => k,
+        Err(r) => {
+            st.unauthorized.fetch_add(1, Ordering::Relaxed);
+            return refuse(r);
+        }
+    };
+    let mut source = None;
+    if let Some(k) = &header_key {
+        match st.by_key.get(k) {
+            Some(s) => source = Some(s.clone()),
+            None => return unknown(&st),
+        }
+    }
+    let decoded = match ingest::decode_body(&headers, &body, route.limit()) {
+        Ok(b) => b,
+        Err(r) => return refuse(r),
+    };
+    let parsed = match ingest::parse_body(route, &decoded) {
+        Ok(p) => p,
+        Err(r) => return refuse(r),
+    };
+    let source = match source {
+        Some(s) => s,
+        None => match parsed.write_key.as_deref().and_then(|k| st.by_key.get(k)) {
+            Some(s) => s.clone(),
+            None if parsed.write_key.is_none() => {
+                st.unauthorized.fetch_add(1, Ordering::Relaxed);
+                return refuse(Refusal::unauthorized(
+                    "no write key: send it as the HTTP Basic username or as writeKey in the body",
+                ));
+            }
+            None => return unknown(&st),
+        },
+    };
+    source.stats.requests.fetch_add(1, Ordering::Relaxed);
+    let now = chrono::Utc::now();
+    let batch = route == Route::Batch;
+    let mut errors = Vec::new();
+    let mut all_too_large = true;
+    let mut accepted = 0u64;
+    for (i, raw) in parsed.messages.into_iter().enumerate() {
+        match ingest::accept(raw, batch.then_some(i), now) {
+            Ok(msg) => {
+                accepted += 1;
+                if let Some((last, rest)) = source.sinks.split_last() {
+                    for s in rest {
+                        s.submit(msg.clone());
+                    }
+                    last.submit(msg);
+                }
+            }
+            Err(e) => {
+                all_too_large &= e.too_large;
+                errors.push(json!({"index": i, "message": e.message}));
+            }
+        }
+    }
+    source.stats.accepted.fetch_add(accepted, Ordering::Relaxed);
+    source
+        .stats
+        .refused
+        .fetch_add(errors.len() as u64, Ordering::Relaxed);
+    if errors.is_empty() {
+        return answer(StatusCode::OK, json!({"success": true}));
+    }
+    if accepted > 0 {
+        return answer(StatusCode::OK, json!({"success": true, "errors": errors}));
+    }
+    let first = errors[0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (status, code) = if all_too_large {
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+    } else {
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    };
+    let message = if errors.len() == 1 {
+        first
+    } else {
+        format!("no message accepted; first problem: {first}")
+    };
+    answer(
+        status,
+        json!({"success": false, "code": code, "message": message, "errors": errors}),
+    )
+}
