@@ -39,7 +39,7 @@ impl FieldError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
     /// The bytes are not JSON.
-    #[error("$: not valid JSON (line {line}, column {column}): {message}")]
+    #[error("$: {}", self.message())]
     Json {
         /// 1-based line inside the document where the JSON error was found.
         line: usize,
@@ -49,7 +49,7 @@ pub enum ParseError {
         message: String,
     },
     /// The bytes are not UTF-8.
-    #[error("$: not valid UTF-8 at byte {offset}")]
+    #[error("$: {}", self.message())]
     Utf8 {
         /// Offset of the first invalid byte.
         offset: usize,
@@ -76,7 +76,12 @@ impl ParseError {
                 line,
                 column,
                 message,
-            } => format!("not valid JSON (line {line}, column {column}): {message}"),
+            } if *line <= 1 => format!("not valid JSON at column {column}: {message}"),
+            ParseError::Json {
+                line,
+                column,
+                message,
+            } => format!("not valid JSON at line {line}, column {column}: {message}"),
             ParseError::Utf8 { offset } => format!("not valid UTF-8 at byte {offset}"),
             ParseError::Field(f) => f.message.clone(),
         }
@@ -139,4 +144,15 @@ impl fmt::Display for Errors<'_> {
         }
         Ok(())
     }
+}
+
+/// A [`FieldError`] located in an input stream: `line 7: properties.total: expected a number,
+/// got "abc"`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error, serde::Serialize)]
+#[error("line {line}: {error}")]
+pub struct LineError {
+    /// 1-based line of the input.
+    pub line: usize,
+    /// The problem and its path.
+    pub error: FieldError,
 }

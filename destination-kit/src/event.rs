@@ -19,7 +19,7 @@
 //! assert_eq!(m.to_value()["x_custom"], 1);
 //! ```
 
-use crate::error::{FieldError, ParseError, describe};
+use crate::error::{FieldError, LineError, ParseError, describe};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -29,7 +29,9 @@ use std::fmt;
 pub const MAX_MESSAGE_ID_LEN: usize = 100;
 
 /// The six Segment calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum CallType {
     /// `track`: a user action (`event` + `properties`).
@@ -103,6 +105,14 @@ impl fmt::Debug for Message {
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.fields.serialize(s)
+    }
+}
+
+/// Deserialises through [`Message::from_map`]: any JSON object with a known `type`.
+impl<'de> serde::Deserialize<'de> for Message {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let fields = Map::<String, Value>::deserialize(d)?;
+        Message::from_map(fields).map_err(serde::de::Error::custom)
     }
 }
 
@@ -261,14 +271,24 @@ impl Message {
             .map(|d| d.with_timezone(&Utc))
     }
 
-    /// The event time destinations send and replays respect.
+    /// The event time destinations send and replays respect. This is the one place the rule
+    /// lives; every destination and the replay use it.
     ///
-    /// - `timestamp` when present and valid;
-    /// - else `originalTimestamp` corrected for device clock skew:
-    ///   `receivedAt − (sentAt − originalTimestamp)` when `sentAt` and `receivedAt` are both there;
-    /// - else `originalTimestamp` as sent;
-    /// - else `receivedAt`, else `sentAt`;
-    /// - `None` when the message has no usable time at all.
+    /// In order, the first that applies:
+    /// 1. `timestamp`, when present and a valid ISO-8601 date with an offset (Segment has already
+    ///    corrected it, or the caller set it deliberately);
+    /// 2. `originalTimestamp` corrected for the device's clock skew, when `sentAt` and
+    ///    `receivedAt` are both valid: `receivedAt − (sentAt − originalTimestamp)` (the spec's
+    ///    formula: the device's clock error is `sentAt − receivedAt`, the transit time being
+    ///    negligible);
+    /// 3. `originalTimestamp` as sent (no way to measure the skew);
+    /// 4. `receivedAt`, the server's clock on arrival;
+    /// 5. `sentAt`;
+    /// 6. `None`: the message carries no usable time (the caller decides, typically "now").
+    ///
+    /// An invalid value counts as absent (validation reports it). The arithmetic is checked, so
+    /// absurd inputs (year 0001 against year 9999) fall back to `originalTimestamp` instead of
+    /// overflowing.
     ///
     /// ```
     /// use destination_kit::event::Message;
@@ -279,16 +299,12 @@ impl Message {
     /// assert_eq!(m.event_time().unwrap().to_rfc3339(), "2026-01-01T00:05:00+00:00");
     /// ```
     pub fn event_time(&self) -> Option<DateTime<Utc>> {
-        if let Some(t) = self.timestamp() {
-            return Some(t);
-        }
-        if let Some(orig) = self.original_timestamp() {
-            if let (Some(sent), Some(recv)) = (self.sent_at(), self.received_at()) {
-                return Some(recv - (sent - orig));
-            }
-            return Some(orig);
-        }
-        self.received_at().or_else(|| self.sent_at())
+        event_time_from(
+            self.timestamp(),
+            self.original_timestamp(),
+            self.sent_at(),
+            self.received_at(),
+        )
     }
 
     /// `context`, when it is an object.
@@ -357,39 +373,134 @@ impl Message {
         obj_field(&self.fields, "traits").or_else(|| self.context().traits())
     }
     /// One trait, by its camelCase or snake_case name (`firstName` or `first_name`).
+    ///
+    /// Group traits are case-insensitive in the spec, so for a group call a key differing only
+    /// in case (`Industry`) is found too.
     pub fn trait_value(&self, camel: &str) -> Option<&Value> {
         let t = self.traits()?;
-        t.get(camel).or_else(|| t.get(&camel_to_snake(camel)))
+        if let Some(v) = t.get(camel) {
+            return Some(v);
+        }
+        if camel.bytes().any(|b| b.is_ascii_uppercase())
+            && let Some(v) = t.get(&camel_to_snake(camel))
+        {
+            return Some(v);
+        }
+        if self.call == CallType::Group {
+            return t
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(camel))
+                .map(|(_, v)| v);
+        }
+        None
     }
 
-    // reserved identify/group traits ----------------------------------------------------------
+    fn trait_str(&self, camel: &str) -> Option<&str> {
+        self.trait_value(camel).and_then(Value::as_str)
+    }
 
-    /// Reserved trait `email`.
-    pub fn email(&self) -> Option<&str> {
-        self.trait_value("email").and_then(Value::as_str)
+    // reserved identify (17) and group (12) traits --------------------------------------------
+
+    /// Reserved trait `address` (identify, group): an object with `city`, `country`,
+    /// `postalCode`, `state`, `street`.
+    pub fn address(&self) -> Option<&Map<String, Value>> {
+        self.trait_value("address").and_then(Value::as_object)
     }
-    /// Reserved trait `firstName` / `first_name`.
-    pub fn first_name(&self) -> Option<&str> {
-        self.trait_value("firstName").and_then(Value::as_str)
+    /// Reserved trait `age` (identify), a number or numeric string.
+    pub fn age(&self) -> Option<f64> {
+        self.trait_value("age").and_then(lenient_f64)
     }
-    /// Reserved trait `lastName` / `last_name`.
-    pub fn last_name(&self) -> Option<&str> {
-        self.trait_value("lastName").and_then(Value::as_str)
+    /// Reserved trait `avatar` (identify, group): an image URL.
+    pub fn avatar(&self) -> Option<&str> {
+        self.trait_str("avatar")
     }
-    /// Reserved trait `name`.
-    pub fn trait_name(&self) -> Option<&str> {
-        self.trait_value("name").and_then(Value::as_str)
+    /// Reserved trait `birthday` (identify), as sent: clients send a date (`1990-04-01`) or a
+    /// full ISO-8601 date-time, so it is not parsed here.
+    pub fn birthday(&self) -> Option<&str> {
+        self.trait_str("birthday")
     }
-    /// Reserved trait `phone`.
-    pub fn phone(&self) -> Option<&str> {
-        self.trait_value("phone").and_then(Value::as_str)
+    /// Reserved trait `company` (identify): an object with `name`, `id`, `industry`,
+    /// `employee_count`, `plan`.
+    pub fn company(&self) -> Option<&Map<String, Value>> {
+        self.trait_value("company").and_then(Value::as_object)
     }
-    /// Reserved trait `createdAt` / `created_at` parsed as a date.
+    /// Reserved trait `createdAt` / `created_at` (identify, group) parsed as a date.
     pub fn created_at(&self) -> Option<DateTime<Utc>> {
         self.trait_value("createdAt")
             .and_then(Value::as_str)
             .and_then(|s| parse_datetime(s).ok())
             .map(|d| d.with_timezone(&Utc))
+    }
+    /// Reserved trait `description` (identify, group).
+    pub fn description(&self) -> Option<&str> {
+        self.trait_str("description")
+    }
+    /// Reserved trait `email` (identify, group).
+    pub fn email(&self) -> Option<&str> {
+        self.trait_str("email")
+    }
+    /// Reserved trait `employees` (group): a count, sent as a number or a numeric string.
+    pub fn employees(&self) -> Option<f64> {
+        self.trait_value("employees").and_then(lenient_f64)
+    }
+    /// Reserved trait `firstName` / `first_name` (identify).
+    pub fn first_name(&self) -> Option<&str> {
+        self.trait_str("firstName")
+    }
+    /// Reserved trait `gender` (identify).
+    pub fn gender(&self) -> Option<&str> {
+        self.trait_str("gender")
+    }
+    /// Reserved trait `id` (identify, group): the id of the user or group. A number is accepted
+    /// and read through [`Message::trait_value`].
+    pub fn trait_id(&self) -> Option<&str> {
+        self.trait_str("id")
+    }
+    /// Reserved trait `industry` (group).
+    pub fn industry(&self) -> Option<&str> {
+        self.trait_str("industry")
+    }
+    /// Reserved trait `lastName` / `last_name` (identify).
+    pub fn last_name(&self) -> Option<&str> {
+        self.trait_str("lastName")
+    }
+    /// Reserved trait `name` (identify, group). When it is absent on identify, `firstName` and
+    /// `lastName` joined by a space are the user's name (see [`Message::full_name`]).
+    pub fn trait_name(&self) -> Option<&str> {
+        self.trait_str("name")
+    }
+    /// The user's full name: trait `name`, else `firstName lastName` (either alone if only one
+    /// is present).
+    pub fn full_name(&self) -> Option<String> {
+        if let Some(n) = self.trait_name() {
+            return Some(n.to_string());
+        }
+        match (self.first_name(), self.last_name()) {
+            (Some(f), Some(l)) => Some(format!("{f} {l}")),
+            (Some(f), None) => Some(f.to_string()),
+            (None, Some(l)) => Some(l.to_string()),
+            (None, None) => None,
+        }
+    }
+    /// Reserved trait `phone` (identify, group).
+    pub fn phone(&self) -> Option<&str> {
+        self.trait_str("phone")
+    }
+    /// Reserved trait `plan` (group).
+    pub fn plan(&self) -> Option<&str> {
+        self.trait_str("plan")
+    }
+    /// Reserved trait `title` (identify): the user's job title.
+    pub fn job_title(&self) -> Option<&str> {
+        self.trait_str("title")
+    }
+    /// Reserved trait `username` (identify).
+    pub fn username(&self) -> Option<&str> {
+        self.trait_str("username")
+    }
+    /// Reserved trait `website` (identify, group).
+    pub fn website(&self) -> Option<&str> {
+        self.trait_str("website")
     }
 
     // reserved track properties ---------------------------------------------------------------
@@ -398,13 +509,58 @@ impl Message {
     pub fn revenue(&self) -> Option<f64> {
         self.property("revenue").and_then(lenient_f64)
     }
-    /// Reserved property `currency` (ISO 4217).
+    /// Reserved property `currency` (ISO 4217; Segment assumes USD when absent).
     pub fn currency(&self) -> Option<&str> {
         self.property("currency").and_then(Value::as_str)
     }
     /// Reserved property `value`, a number or numeric string.
     pub fn value(&self) -> Option<f64> {
         self.property("value").and_then(lenient_f64)
+    }
+
+    // reserved page and screen properties -------------------------------------------------------
+
+    /// A page field: `properties.<key>`, else `context.page.<key>` (analytics.js sends both).
+    fn page_str(&self, key: &str) -> Option<&str> {
+        self.property(key)
+            .and_then(Value::as_str)
+            .or_else(|| self.context().nested_str("page", key))
+    }
+    /// Page name: top-level `name`, else reserved property `name`.
+    pub fn page_name(&self) -> Option<&str> {
+        self.name()
+            .or_else(|| self.property("name").and_then(Value::as_str))
+    }
+    /// Screen name: top-level `name`, else reserved property `name` (the same rule as
+    /// [`Message::page_name`]).
+    pub fn screen_name(&self) -> Option<&str> {
+        self.page_name()
+    }
+    /// Reserved page property `path`, else `context.page.path`.
+    pub fn page_path(&self) -> Option<&str> {
+        self.page_str("path")
+    }
+    /// Reserved page property `referrer`, else `context.page.referrer`.
+    pub fn page_referrer(&self) -> Option<&str> {
+        self.page_str("referrer")
+    }
+    /// Reserved page property `search` (the query string), else `context.page.search`.
+    pub fn page_search(&self) -> Option<&str> {
+        self.page_str("search")
+    }
+    /// Reserved page property `title`, else `context.page.title`.
+    pub fn page_title(&self) -> Option<&str> {
+        self.page_str("title")
+    }
+    /// Reserved page property `url`, else `context.page.url`.
+    pub fn page_url(&self) -> Option<&str> {
+        self.page_str("url")
+    }
+    /// Reserved page property `keywords`: the string items of the array (others skipped).
+    pub fn page_keywords(&self) -> Option<Vec<&str>> {
+        self.property("keywords")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
     }
 
     /// Check the Segment rules and return every problem found (empty when valid).
@@ -474,45 +630,36 @@ impl Message {
                 }
                 Some(other) => errs.push(FieldError::new(
                     key,
-                    format!(
-                        "expected an ISO-8601 date string, got {}",
-                        describe(other)
-                    ),
+                    format!("expected an ISO-8601 date string, got {}", describe(other)),
                 )),
             }
         }
-        // objects
+        // objects: present means an object (`null` is not an object: a client that has
+        // nothing to send leaves the key out)
         for key in ["context", "integrations", "properties", "traits"] {
-            match f.get(key) {
-                None | Some(Value::Null) | Some(Value::Object(_)) => {}
-                Some(other) => errs.push(FieldError::new(
-                    key,
-                    format!("expected an object, got {}", describe(other)),
-                )),
+            if let Some(v) = f.get(key)
+                && !v.is_object()
+            {
+                errs.push(expected(key.to_string(), "an object", v));
             }
         }
         if let Some(Value::Object(ctx)) = f.get("context") {
-            for key in [
-                "app",
-                "campaign",
-                "device",
-                "library",
-                "location",
-                "network",
-                "os",
-                "page",
-                "referrer",
-                "screen",
-                "traits",
-                "userAgentData",
-            ] {
-                match ctx.get(key) {
-                    None | Some(Value::Null) | Some(Value::Object(_)) => {}
-                    Some(other) => errs.push(FieldError::new(
-                        format!("context.{key}"),
-                        format!("expected an object, got {}", describe(other)),
-                    )),
+            for key in CONTEXT_OBJECTS {
+                if let Some(v) = ctx.get(key)
+                    && !v.is_object()
+                {
+                    errs.push(expected(format!("context.{key}"), "an object", v));
                 }
+            }
+            for key in CONTEXT_STRINGS {
+                match ctx.get(key) {
+                    None | Some(Value::Null) | Some(Value::String(_)) => {}
+                    Some(v) => errs.push(expected(format!("context.{key}"), "a string", v)),
+                }
+            }
+            match ctx.get("active") {
+                None | Some(Value::Null) | Some(Value::Bool(_)) => {}
+                Some(v) => errs.push(expected("context.active".into(), "a boolean", v)),
             }
         }
         // per call
@@ -555,23 +702,181 @@ impl Message {
                 for key in ["name", "category"] {
                     match f.get(key) {
                         None | Some(Value::Null) | Some(Value::String(_)) => {}
-                        Some(other) => errs.push(FieldError::new(
-                            key,
-                            format!("expected a string, got {}", describe(other)),
-                        )),
+                        Some(other) => errs.push(expected(key.to_string(), "a string", other)),
                     }
                 }
             }
             CallType::Identify => {}
         }
+        // reserved traits and properties: checked only when present and not null
+        let reserved = |scope: &str,
+                        obj: Option<&Map<String, Value>>,
+                        rules: &[(&str, Kind)],
+                        errs: &mut Vec<FieldError>| {
+            let Some(obj) = obj else { return };
+            for (key, kind) in rules {
+                let snake = camel_to_snake(key);
+                let found = obj
+                    .get_key_value(*key)
+                    .or_else(|| obj.get_key_value(snake.as_str()));
+                if let Some((k, v)) = found
+                    && let Some(want) = kind.mismatch(v)
+                {
+                    errs.push(expected(format!("{scope}.{k}"), want, v));
+                }
+            }
+        };
+        let props = obj_field(f, "properties");
+        let traits = obj_field(f, "traits");
+        match self.call {
+            CallType::Track => reserved("properties", props, TRACK_PROPERTIES, errs),
+            CallType::Page => reserved("properties", props, PAGE_PROPERTIES, errs),
+            CallType::Screen => reserved("properties", props, SCREEN_PROPERTIES, errs),
+            CallType::Identify => reserved("traits", traits, IDENTIFY_TRAITS, errs),
+            CallType::Group => reserved("traits", traits, GROUP_TRAITS, errs),
+            CallType::Alias => {}
+        }
         // typed spec properties
         if self.call == CallType::Track
             && let Some(Err(spec_errs)) = crate::spec::SpecEvent::from_message(self)
         {
-            errs.extend(spec_errs);
+            // the spec module re-checks reserved properties such as `revenue`: one error per path
+            for e in spec_errs {
+                if !errs.iter().any(|x| x.path == e.path) {
+                    errs.push(e);
+                }
+            }
         }
     }
 }
+
+/// `path: expected <want>, got <value>`.
+fn expected(path: String, want: &str, got: &Value) -> FieldError {
+    FieldError::new(path, format!("expected {want}, got {}", describe(got)))
+}
+
+/// Context fields that are objects when present.
+const CONTEXT_OBJECTS: [&str; 12] = [
+    "app",
+    "campaign",
+    "device",
+    "library",
+    "location",
+    "network",
+    "os",
+    "page",
+    "referrer",
+    "screen",
+    "traits",
+    "userAgentData",
+];
+
+/// Context fields that are strings when present.
+const CONTEXT_STRINGS: [&str; 6] = [
+    "ip",
+    "locale",
+    "timezone",
+    "groupId",
+    "userAgent",
+    "channel",
+];
+
+/// The JSON type a reserved trait or property must have.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A string.
+    Str,
+    /// A number, or a string holding one (clients are sloppy).
+    Num,
+    /// An object.
+    Obj,
+    /// An array of strings.
+    StrArray,
+    /// A string or a number (ids, counts sent as strings).
+    StrOrNum,
+}
+
+impl Kind {
+    /// `None` when `v` fits (null always fits: it means absent), else what was expected.
+    fn mismatch(self, v: &Value) -> Option<&'static str> {
+        if v.is_null() {
+            return None;
+        }
+        let ok = match self {
+            Kind::Str => v.is_string(),
+            Kind::Num => v.is_number() || lenient_f64(v).is_some(),
+            Kind::Obj => v.is_object(),
+            Kind::StrArray => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            Kind::StrOrNum => v.is_string() || v.is_number(),
+        };
+        if ok {
+            return None;
+        }
+        Some(match self {
+            Kind::Str => "a string",
+            Kind::Num => "a number",
+            Kind::Obj => "an object",
+            Kind::StrArray => "an array of strings",
+            Kind::StrOrNum => "a string or a number",
+        })
+    }
+}
+
+/// Reserved track properties (catalog `calls.track.reserved_properties`).
+const TRACK_PROPERTIES: &[(&str, Kind)] = &[
+    ("revenue", Kind::Num),
+    ("currency", Kind::Str),
+    ("value", Kind::Num),
+];
+
+/// Reserved page properties (catalog `calls.page.reserved_properties`).
+const PAGE_PROPERTIES: &[(&str, Kind)] = &[
+    ("name", Kind::Str),
+    ("path", Kind::Str),
+    ("referrer", Kind::Str),
+    ("search", Kind::Str),
+    ("title", Kind::Str),
+    ("url", Kind::Str),
+    ("keywords", Kind::StrArray),
+];
+
+/// Reserved screen properties (catalog `calls.screen.reserved_properties`).
+const SCREEN_PROPERTIES: &[(&str, Kind)] = &[("name", Kind::Str)];
+
+/// Reserved identify traits (catalog `calls.identify.reserved_traits`, 17). Dates
+/// (`birthday`, `createdAt`) are not checked: clients send dates, date-times and epochs.
+const IDENTIFY_TRAITS: &[(&str, Kind)] = &[
+    ("address", Kind::Obj),
+    ("age", Kind::Num),
+    ("avatar", Kind::Str),
+    ("company", Kind::Obj),
+    ("description", Kind::Str),
+    ("email", Kind::Str),
+    ("firstName", Kind::Str),
+    ("gender", Kind::Str),
+    ("id", Kind::StrOrNum),
+    ("lastName", Kind::Str),
+    ("name", Kind::Str),
+    ("phone", Kind::StrOrNum),
+    ("title", Kind::Str),
+    ("username", Kind::Str),
+    ("website", Kind::Str),
+];
+
+/// Reserved group traits (catalog `calls.group.reserved_traits`, 12).
+const GROUP_TRAITS: &[(&str, Kind)] = &[
+    ("address", Kind::Obj),
+    ("avatar", Kind::Str),
+    ("description", Kind::Str),
+    ("email", Kind::Str),
+    ("employees", Kind::StrOrNum),
+    ("id", Kind::StrOrNum),
+    ("industry", Kind::Str),
+    ("name", Kind::Str),
+    ("phone", Kind::StrOrNum),
+    ("website", Kind::Str),
+    ("plan", Kind::Str),
+];
 
 fn id_like(v: Option<&Value>) -> bool {
     match v {
@@ -601,6 +906,38 @@ pub fn lenient_f64(v: &Value) -> Option<f64> {
         Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
         _ => None,
     }
+}
+
+/// The event-time rule of [`Message::event_time`] over already-parsed times (`timestamp`,
+/// `originalTimestamp`, `sentAt`, `receivedAt`), for callers holding the times elsewhere.
+///
+/// ```
+/// use chrono::{TimeZone, Utc};
+/// use destination_kit::event::event_time_from;
+/// let t = |s| Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, s).unwrap();
+/// // skew correction: the device was 10 s ahead
+/// assert_eq!(event_time_from(None, Some(t(30)), Some(t(40)), Some(t(30))), Some(t(20)));
+/// // timestamp wins
+/// assert_eq!(event_time_from(Some(t(1)), Some(t(30)), Some(t(40)), Some(t(30))), Some(t(1)));
+/// ```
+pub fn event_time_from(
+    timestamp: Option<DateTime<Utc>>,
+    original: Option<DateTime<Utc>>,
+    sent_at: Option<DateTime<Utc>>,
+    received_at: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    if timestamp.is_some() {
+        return timestamp;
+    }
+    if let Some(orig) = original {
+        if let (Some(sent), Some(recv)) = (sent_at, received_at)
+            && let Some(t) = recv.checked_sub_signed(sent.signed_duration_since(orig))
+        {
+            return Some(t);
+        }
+        return Some(orig);
+    }
+    received_at.or(sent_at)
 }
 
 /// A typed view of `context`: each accessor returns the object or value when present.
@@ -697,12 +1034,16 @@ pub fn parse_datetime(s: &str) -> Result<DateTime<FixedOffset>, String> {
     if let Ok(d) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Ok(d);
     }
+    // Byte offsets 10 and 11 may fall inside a multi-byte character: slice with `get`.
     let looks_zoneless = s.len() >= 19
         && !s.ends_with('Z')
         && !s.ends_with('z')
-        && !s[10..].contains('+')
-        && !s[11..].contains('-');
-    if looks_zoneless && chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok() {
+        && s.get(10..).is_some_and(|t| !t.contains('+'))
+        && s.get(11..).is_some_and(|t| !t.contains('-'));
+    if looks_zoneless
+        && (chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+            || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").is_ok())
+    {
         return Err(format!(
             "not an ISO-8601 date with an offset: {} has no time zone (add Z or +00:00)",
             describe(&Value::String(s.to_string()))
@@ -745,97 +1086,280 @@ pub fn json_error(e: &serde_json::Error) -> ParseError {
     }
 }
 
-/// One input record: its 1-based line (or position in a batch) and the parse result.
-#[derive(Debug, Clone)]
+/// One input record: where it came from and the parse result.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    /// 1-based line number in a JSON-lines stream, or 1-based position in a `batch` envelope.
+    /// 1-based line number in a JSON-lines stream (1 for a single document).
     pub line: usize,
+    /// 0-based position inside a `{"batch": [...]}` envelope, when the record came from one.
+    pub batch_index: Option<usize>,
     /// The message, or why it is not one.
     pub result: Result<Message, ParseError>,
 }
 
+impl Record {
+    /// The message, when the input parsed.
+    pub fn message(&self) -> Option<&Message> {
+        self.result.as_ref().ok()
+    }
+
+    /// Every problem with this record: the parse error, or else the validation errors. Paths of
+    /// a batch item start with `batch[i].`. Empty when the message is valid.
+    pub fn errors(&self) -> Vec<FieldError> {
+        match &self.result {
+            Err(e) => vec![e.to_field_error()],
+            Ok(m) => {
+                let mut errs = m.validate();
+                if let Some(i) = self.batch_index {
+                    for e in &mut errs {
+                        e.path = batch_path(i, &e.path);
+                    }
+                }
+                errs
+            }
+        }
+    }
+
+    /// [`Record::errors`] with the line, rendered `line 7: properties.total: expected a number,
+    /// got "abc"`.
+    ///
+    /// ```
+    /// use destination_kit::event::parse_lines;
+    /// let recs: Vec<_> = parse_lines(b"\n{\"type\":\"track\",\"userId\":\"u\",\"messageId\":\"m\",\"event\":\"\"}").collect();
+    /// assert_eq!(recs[0].line_errors()[0].to_string(), "line 2: event: empty");
+    /// ```
+    pub fn line_errors(&self) -> Vec<LineError> {
+        self.errors()
+            .into_iter()
+            .map(|error| LineError {
+                line: self.line,
+                error,
+            })
+            .collect()
+    }
+
+    /// Whether the record parsed and validated without a problem.
+    pub fn is_valid(&self) -> bool {
+        match &self.result {
+            Err(_) => false,
+            Ok(m) => {
+                let mut errs = Vec::new();
+                m.validate_into(&mut errs);
+                errs.is_empty()
+            }
+        }
+    }
+}
+
+fn batch_path(i: usize, path: &str) -> String {
+    if path.is_empty() || path == "$" {
+        format!("batch[{i}]")
+    } else {
+        format!("batch[{i}].{path}")
+    }
+}
+
 /// Parse a whole document: one message, a `{"batch": [...]}` envelope (the HTTP API's), or a
-/// JSON-lines stream (one message per line; blank lines skipped). Never panics; every input
-/// message ends as one [`Record`].
+/// JSON-lines stream (one message or batch envelope per line; blank lines skipped). Never
+/// panics; every input message ends as one [`Record`].
 ///
 /// ```
 /// use destination_kit::event::parse_document;
 /// let recs = parse_document(br#"{"batch":[{"type":"track","event":"a"},{"type":"nope"}]}"#);
 /// assert_eq!(recs.len(), 2);
 /// assert!(recs[0].result.is_ok());
+/// assert_eq!(recs[1].batch_index, Some(1));
 /// assert_eq!(recs[1].result.as_ref().unwrap_err().path(), "batch[1].type");
 /// ```
 pub fn parse_document(bytes: &[u8]) -> Vec<Record> {
     let trimmed = trim_ascii(bytes);
-    // A single JSON object (possibly pretty-printed over many lines, possibly a batch envelope).
+    // A single JSON object, possibly pretty-printed over many lines, possibly a batch envelope.
+    // For a JSON-lines stream this fails at the second line and the stream is read line by line.
     if trimmed.first() == Some(&b'{')
         && let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(trimmed)
     {
-        if map.get("type").is_none()
-            && let Some(Value::Array(_)) = map.get("batch")
-        {
-            return parse_batch_envelope(map);
-        }
-        return vec![Record {
-            line: 1,
-            result: Message::from_map(map),
-        }];
+        return records_of_object(1, map).collect();
     }
     parse_lines(bytes).collect()
 }
 
-/// Parse a `{"batch": [...]}` envelope. Envelope-level `context` and `integrations` are not merged
-/// into the messages (client libraries put them on each message).
-pub fn parse_batch_envelope(mut map: Map<String, Value>) -> Vec<Record> {
-    let Some(Value::Array(items)) = map.remove("batch") else {
-        return vec![Record {
-            line: 1,
-            result: Err(FieldError::new("batch", "expected an array").into()),
-        }];
-    };
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            line: i + 1,
-            result: Message::from_value(v).map_err(|e| match e {
-                ParseError::Field(f) => {
-                    let path = if f.path == "$" {
-                        format!("batch[{i}]")
-                    } else {
-                        format!("batch[{i}].{}", f.path)
-                    };
-                    ParseError::Field(FieldError::new(path, f.message))
-                }
-                other => other,
-            }),
-        })
-        .collect()
+/// Parse a `{"batch": [...]}` envelope (line 1). Envelope-level `context` and `integrations` are
+/// not merged into the messages (client libraries put them on each message).
+pub fn parse_batch_envelope(map: Map<String, Value>) -> Vec<Record> {
+    batch_records(1, map).collect()
 }
 
-/// Parse a JSON-lines stream lazily: one [`Record`] per non-blank line.
+/// Whether an object is a `{"batch": ...}` envelope rather than a message: it has `batch` and
+/// no `type`.
+fn is_envelope(map: &Map<String, Value>) -> bool {
+    !map.contains_key("type") && map.contains_key("batch")
+}
+
+fn batch_records(line: usize, mut map: Map<String, Value>) -> LineRecords {
+    match map.remove("batch") {
+        Some(Value::Array(items)) => LineRecords::Batch {
+            line,
+            items: items.into_iter().enumerate(),
+        },
+        other => LineRecords::One(Some(Record {
+            line,
+            batch_index: None,
+            result: Err(FieldError::new(
+                "batch",
+                format!(
+                    "expected an array of messages, got {}",
+                    describe(other.as_ref().unwrap_or(&Value::Null))
+                ),
+            )
+            .into()),
+        })),
+    }
+}
+
+fn records_of_object(line: usize, map: Map<String, Value>) -> LineRecords {
+    if is_envelope(&map) {
+        batch_records(line, map)
+    } else {
+        LineRecords::One(Some(Record {
+            line,
+            batch_index: None,
+            result: Message::from_map(map),
+        }))
+    }
+}
+
+/// The records of one input line: none (blank), one, or the items of a batch envelope.
+/// An iterator, so a line costs no extra allocation.
+enum LineRecords {
+    One(Option<Record>),
+    Batch {
+        line: usize,
+        items: std::iter::Enumerate<std::vec::IntoIter<Value>>,
+    },
+}
+
+impl Iterator for LineRecords {
+    type Item = Record;
+    fn next(&mut self) -> Option<Record> {
+        match self {
+            LineRecords::One(r) => r.take(),
+            LineRecords::Batch { line, items } => {
+                let (i, v) = items.next()?;
+                Some(Record {
+                    line: *line,
+                    batch_index: Some(i),
+                    result: Message::from_value(v).map_err(|e| match e {
+                        ParseError::Field(f) => {
+                            ParseError::Field(FieldError::new(batch_path(i, &f.path), f.message))
+                        }
+                        other => other,
+                    }),
+                })
+            }
+        }
+    }
+}
+
+/// Parse one line of a JSON-lines stream (`line` is its 1-based number).
+fn parse_line(line: usize, bytes: &[u8]) -> LineRecords {
+    let bytes = trim_ascii(bytes);
+    if bytes.is_empty() {
+        return LineRecords::One(None);
+    }
+    match parse_json(bytes) {
+        Ok(Value::Object(map)) => records_of_object(line, map),
+        Ok(other) => LineRecords::One(Some(Record {
+            line,
+            batch_index: None,
+            result: Message::from_value(other),
+        })),
+        Err(e) => LineRecords::One(Some(Record {
+            line,
+            batch_index: None,
+            result: Err(e),
+        })),
+    }
+}
+
+/// Parse a JSON-lines stream lazily: one [`Record`] per non-blank line (one per item for a line
+/// holding a batch envelope). A line that is not UTF-8 or not JSON becomes a record with the
+/// error; the other lines are unaffected.
 pub fn parse_lines(bytes: &[u8]) -> impl Iterator<Item = Record> + '_ {
     bytes
         .split(|b| *b == b'\n')
         .enumerate()
-        .filter_map(|(i, line)| {
-            let line_bytes = trim_ascii(line);
-            if line_bytes.is_empty() {
+        .flat_map(|(i, line)| parse_line(i + 1, line))
+}
+
+/// Read a JSON-lines stream from any [`std::io::BufRead`] without loading it whole: the
+/// streaming form of [`parse_lines`], yielding the same records. Only an I/O error of the reader
+/// ends the stream early (as an `Err` item); bad lines are records with errors.
+///
+/// ```
+/// use destination_kit::event::RecordReader;
+/// let input: &[u8] = b"{\"type\":\"page\"}\n\xff\n";
+/// let recs: Vec<_> = RecordReader::new(input).map(Result::unwrap).collect();
+/// assert_eq!(recs.len(), 2);
+/// assert_eq!(recs[1].line, 2);
+/// assert!(recs[1].result.is_err());
+/// ```
+pub struct RecordReader<R> {
+    reader: R,
+    line: usize,
+    buf: Vec<u8>,
+    pending: LineRecords,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> RecordReader<R> {
+    /// Read records from `reader`.
+    pub fn new(reader: R) -> Self {
+        RecordReader {
+            reader,
+            line: 0,
+            buf: Vec::with_capacity(4096),
+            pending: LineRecords::One(None),
+            done: false,
+        }
+    }
+
+    /// The number of the last line read (1-based; 0 before the first).
+    pub fn line(&self) -> usize {
+        self.line
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for RecordReader<R> {
+    type Item = std::io::Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(r) = self.pending.next() {
+                return Some(Ok(r));
+            }
+            if self.done {
                 return None;
             }
-            Some(Record {
-                line: i + 1,
-                result: Message::from_slice(line_bytes),
-            })
-        })
+            self.buf.clear();
+            match self.reader.read_until(b'\n', &mut self.buf) {
+                Ok(0) => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(_) => {
+                    self.line += 1;
+                    self.pending = parse_line(self.line, &self.buf);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map(|i| i + 1)
-        .unwrap_or(start);
-    &b[start..end.max(start)]
+    b.trim_ascii()
 }
