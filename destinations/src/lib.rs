@@ -1,4 +1,7 @@
 //! # destinations
 //!
 //! Real partner destinations for destination-kit, one folder each, each with a mock partner that
-//! behaves like the real API.
+//! behaves like the real API. [`registry`] lists them by slug.
+
+pub mod registry;
+pub mod webhook;

@@ -1,1 +1,830 @@
-//! The delivery runtime. PLACEHOLDER — being built.
+//! The delivery runtime: every input event to exactly one [`Outcome`].
+//!
+//! Per event: parse and validate (else `rejected`), the destination's calls and the message's
+//! `integrations` opt-out (else `filtered`), de-duplication by `(source, messageId)` (else
+//! `duplicate`), spec recognition and [`DynDestination::map`] (`Unsupported` → `filtered`,
+//! `Invalid` → `rejected`). Payloads are batched by route within the destination's
+//! [`BatchLimits`](crate::BatchLimits) and sent under a concurrency limit and a per-attempt
+//! timeout; each payload's verdict decides: delivered, failed, resend at once, split (413), or
+//! retry after `Retry-After` or a full-jitter backoff until the retry budget would be passed
+//! (`expired`). An event with several payloads is delivered when all are; else its worst payload
+//! decides (failed before expired).
+//!
+//! ```no_run
+//! use destination_kit::runtime::{Runtime, DeliveryConfig};
+//! # async fn demo(dest: std::sync::Arc<dyn destination_kit::DynDestination>, bytes: Vec<u8>) {
+//! let rt = Runtime::new(dest, DeliveryConfig::default().concurrency(4));
+//! let result = rt.deliver_bytes(&bytes).await;
+//! assert!(result.report.adds_up());
+//! # }
+//! ```
+
+mod clock;
+mod config;
+mod dead_letter;
+mod dedup;
+mod send;
+
+pub use clock::{Clock, SystemClock, TestClock};
+pub use config::{DeliveryConfig, MAX_DEDUP_WINDOW, RetryPolicy};
+pub use dead_letter::{DeadLetter, DeadLetterEntry};
+pub use dedup::{DedupStore, MemoryDedup};
+
+use crate::destination::{DestinationInfo, DynDestination, Event, HttpClient, Mapped, Payload};
+use crate::error::{Errors, ParseError};
+use crate::event::{Message, Record, parse_document, parse_lines};
+use crate::outcome::{DeliveryReport, Outcome};
+use crate::spec::SpecEvent;
+use futures::{Stream, StreamExt};
+use send::{BatchDone, End, Item, Shared};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+/// The final outcome of one input event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EventOutcome {
+    /// 1-based input line (or position in a batch, or submission number).
+    pub line: usize,
+    /// The event's messageId, when it parsed.
+    pub message_id: Option<String>,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// HTTP attempts made for it (the most over its payloads).
+    pub attempts: u32,
+    /// The last HTTP status its payloads got.
+    pub last_status: Option<u16>,
+}
+
+/// What a delivery run returns.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryResult {
+    /// The counts (`input` equals the sum of the outcomes).
+    pub report: DeliveryReport,
+    /// Per-event outcomes, ordered by line, when collecting is on ([`Runtime::collect_events`]).
+    pub events: Vec<EventOutcome>,
+    /// Problems of the run itself (the dead-letter file could not be written, …).
+    pub warnings: Vec<String>,
+}
+
+/// Called once per event as soon as its outcome is known.
+pub type OutcomeCallback = Arc<dyn Fn(&EventOutcome) + Send + Sync>;
+
+/// A delivery runtime for one destination.
+pub struct Runtime {
+    dest: Arc<dyn DynDestination>,
+    info: DestinationInfo,
+    config: DeliveryConfig,
+    clock: Arc<dyn Clock>,
+    dedup: Mutex<Box<dyn DedupStore>>,
+    dead_letter: Option<PathBuf>,
+    collect: bool,
+    on_outcome: Option<OutcomeCallback>,
+    http: HttpClient,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("destination", &self.info.slug)
+            .field("config", &self.config)
+            .field("dead_letter", &self.dead_letter)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One input item inside the runtime.
+struct Input {
+    line: usize,
+    raw: Option<Box<str>>,
+    result: Result<Message, ParseError>,
+}
+
+impl Runtime {
+    /// A runtime for `dest` with the system clock, an in-memory dedup store over
+    /// `config.dedup_window`, no dead-letter file, collecting per-event outcomes.
+    pub fn new(dest: Arc<dyn DynDestination>, config: DeliveryConfig) -> Runtime {
+        let info = dest.info();
+        let http = HttpClient::new(config.retry.attempt_timeout);
+        let dedup: Box<dyn DedupStore> = Box::new(MemoryDedup::new(config.dedup_window));
+        Runtime {
+            dest,
+            info,
+            config,
+            clock: Arc::new(SystemClock),
+            dedup: Mutex::new(dedup),
+            dead_letter: None,
+            collect: true,
+            on_outcome: None,
+            http,
+        }
+    }
+    /// Use another clock (a [`TestClock`] in tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+    /// Use another de-duplication store.
+    pub fn with_dedup(mut self, store: Box<dyn DedupStore>) -> Self {
+        self.dedup = Mutex::new(store);
+        self
+    }
+    /// Append events that end rejected, failed or expired to this JSON-lines file.
+    pub fn with_dead_letter(mut self, path: impl AsRef<Path>) -> Self {
+        self.dead_letter = Some(path.as_ref().to_path_buf());
+        self
+    }
+    /// Keep per-event outcomes in [`DeliveryResult::events`] (default on). Turn it off for large
+    /// streams so memory stays flat.
+    pub fn collect_events(mut self, on: bool) -> Self {
+        self.collect = on;
+        self
+    }
+    /// Call `f` with each event's outcome as soon as it is known.
+    pub fn on_outcome(mut self, f: impl Fn(&EventOutcome) + Send + Sync + 'static) -> Self {
+        self.on_outcome = Some(Arc::new(f));
+        self
+    }
+    /// The destination's metadata.
+    pub fn info(&self) -> &DestinationInfo {
+        &self.info
+    }
+    /// The configuration.
+    pub fn config(&self) -> &DeliveryConfig {
+        &self.config
+    }
+
+    /// Parse a document (one message, a `{"batch": [...]}` envelope or JSON lines) and deliver
+    /// every message in it. JSON lines are parsed lazily as they are delivered.
+    pub async fn deliver_bytes(&self, bytes: &[u8]) -> DeliveryResult {
+        let trimmed = bytes.trim_ascii();
+        let whole_object = trimmed.first() == Some(&b'{')
+            && serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).is_ok();
+        if whole_object {
+            let items = parse_document(bytes).into_iter().map(|r| Input {
+                line: r.line,
+                raw: None,
+                result: r.result,
+            });
+            return self.drive(futures::stream::iter(items)).await;
+        }
+        let keep_raw = self.dead_letter.is_some();
+        let mut lines = bytes.split(|b| *b == b'\n');
+        let mut no = 0usize;
+        let items = std::iter::from_fn(move || {
+            loop {
+                let line = lines.next()?;
+                no += 1;
+                let t = line.trim_ascii();
+                if t.is_empty() {
+                    continue;
+                }
+                let result = Message::from_slice(t);
+                let raw = match (&result, keep_raw) {
+                    (Err(_), true) => Some(String::from_utf8_lossy(t).into()),
+                    _ => None,
+                };
+                return Some(Input {
+                    line: no,
+                    raw,
+                    result,
+                });
+            }
+        });
+        let _ = parse_lines; // the same line rules as `event::parse_lines`
+        self.drive(futures::stream::iter(items)).await
+    }
+
+    /// Deliver parsed records.
+    pub async fn deliver_records(
+        &self,
+        records: impl IntoIterator<Item = Record, IntoIter: Send>,
+    ) -> DeliveryResult {
+        let items = records.into_iter().map(|r| Input {
+            line: r.line,
+            raw: None,
+            result: r.result,
+        });
+        self.drive(futures::stream::iter(items)).await
+    }
+
+    /// Deliver messages (numbered 1, 2, … as their line).
+    pub async fn deliver_messages(
+        &self,
+        msgs: impl IntoIterator<Item = Message, IntoIter: Send>,
+    ) -> DeliveryResult {
+        let items = msgs.into_iter().enumerate().map(|(i, m)| Input {
+            line: i + 1,
+            raw: None,
+            result: Ok(m),
+        });
+        self.drive(futures::stream::iter(items)).await
+    }
+
+    /// Deliver a stream of records (for input that arrives over time).
+    pub async fn deliver_stream(
+        &self,
+        records: impl Stream<Item = Record> + Send,
+    ) -> DeliveryResult {
+        let items = records.map(|r| Input {
+            line: r.line,
+            raw: None,
+            result: r.result,
+        });
+        self.drive(Box::pin(items)).await
+    }
+
+    /// Start a long-lived runtime fed by [`RuntimeHandle::submit`] (for servers). Outcomes go
+    /// to the [`Runtime::on_outcome`] callback; per-event collecting is turned off.
+    pub fn start(mut self) -> RuntimeHandle {
+        self.collect = false;
+        let (tx, rx) = mpsc::channel::<Input>(1024);
+        let abort = Arc::new(Notify::new());
+        let abort2 = abort.clone();
+        let join =
+            tokio::spawn(async move {
+                let stream = futures::stream::unfold(rx, |mut rx| async move {
+                    rx.recv().await.map(|i| (i, rx))
+                });
+                self.drive_inner(Box::pin(stream), Some(abort2)).await
+            });
+        RuntimeHandle {
+            tx,
+            abort,
+            join,
+            next_line: std::sync::atomic::AtomicUsize::new(1),
+        }
+    }
+
+    async fn drive(&self, input: impl Stream<Item = Input> + Send) -> DeliveryResult {
+        self.drive_inner(Box::pin(input), None).await
+    }
+
+    async fn drive_inner(
+        &self,
+        mut input: std::pin::Pin<Box<dyn Stream<Item = Input> + Send + '_>>,
+        abort: Option<Arc<Notify>>,
+    ) -> DeliveryResult {
+        let mut d = Driver::new(self);
+        let mut input_done = false;
+        let mut tick =
+            tokio::time::interval(self.config.flush_interval.max(Duration::from_millis(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let abort_wait = async {
+            match &abort {
+                Some(n) => n.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(abort_wait);
+        let mut aborted = false;
+        loop {
+            if input_done && d.tasks.is_empty() && d.open.is_empty() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                _ = &mut abort_wait, if !aborted => {
+                    aborted = true;
+                    break;
+                }
+                Some(joined) = d.tasks.join_next_with_id(), if !d.tasks.is_empty() => {
+                    d.joined(joined);
+                }
+                _ = tick.tick(), if !d.open.is_empty() => {
+                    d.flush_old().await;
+                }
+                item = input.next(), if !input_done => {
+                    match item {
+                        Some(i) => d.process(i).await,
+                        None => {
+                            input_done = true;
+                            d.flush_all().await;
+                        }
+                    }
+                }
+            }
+        }
+        if aborted {
+            d.abort_all("shutdown: the drain timeout passed before delivery");
+            while let Some(i) = input.next().await {
+                d.report.input += 1;
+                let message_id = i
+                    .result
+                    .as_ref()
+                    .ok()
+                    .and_then(|m| m.message_id())
+                    .map(str::to_string);
+                let outcome = Outcome::Expired {
+                    reason: "shutdown: the drain timeout passed before delivery".into(),
+                    status: None,
+                };
+                d.emit(
+                    i.line,
+                    message_id,
+                    outcome,
+                    0,
+                    None,
+                    i.result.ok().map(Message::into_value),
+                    None,
+                );
+            }
+        }
+        d.finish()
+    }
+}
+
+/// A running long-lived runtime (see [`Runtime::start`]).
+#[derive(Debug)]
+pub struct RuntimeHandle {
+    tx: mpsc::Sender<Input>,
+    abort: Arc<Notify>,
+    join: tokio::task::JoinHandle<DeliveryResult>,
+    next_line: std::sync::atomic::AtomicUsize,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The runtime was shut down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the delivery runtime has stopped")]
+pub struct Stopped;
+
+impl RuntimeHandle {
+    /// Queue a message (waits while the runtime's input queue is full).
+    pub async fn submit(&self, msg: Message) -> Result<(), Stopped> {
+        let line = self
+            .next_line
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.tx
+            .send(Input {
+                line,
+                raw: None,
+                result: Ok(msg),
+            })
+            .await
+            .map_err(|_| Stopped)
+    }
+    /// Queue a parsed record (a parse error ends `rejected`).
+    pub async fn submit_record(&self, rec: Record) -> Result<(), Stopped> {
+        self.tx
+            .send(Input {
+                line: rec.line,
+                raw: None,
+                result: rec.result,
+            })
+            .await
+            .map_err(|_| Stopped)
+    }
+    /// Stop taking input, deliver what is queued for at most `drain_timeout` (real time), then
+    /// end everything still undelivered as `expired`. Returns the counts of the whole run.
+    pub async fn shutdown(self, drain_timeout: Duration) -> DeliveryReport {
+        drop(self.tx);
+        let mut join = self.join;
+        match tokio::time::timeout(drain_timeout, &mut join).await {
+            Ok(r) => r.map(|r| r.report).unwrap_or_default(),
+            Err(_) => {
+                self.abort.notify_one();
+                join.await.map(|r| r.report).unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// An event whose payloads are on their way.
+struct Pending {
+    line: usize,
+    message_id: Box<str>,
+    /// Kept only when a dead-letter file is written.
+    event: Option<serde_json::Value>,
+    remaining: u32,
+    worst: Option<End>,
+    attempts: u32,
+    last_status: Option<u16>,
+}
+
+struct OpenBatch {
+    payloads: Vec<Payload>,
+    items: Vec<Item>,
+    bytes: usize,
+    started: Instant,
+}
+
+struct Driver<'a> {
+    rt: &'a Runtime,
+    shared: Arc<Shared>,
+    max_events: usize,
+    max_bytes: usize,
+    slots: Vec<Option<Pending>>,
+    free: Vec<u32>,
+    open: HashMap<Cow<'static, str>, OpenBatch>,
+    tasks: JoinSet<BatchDone>,
+    /// Slots of each running batch, to account for them if a task panics.
+    task_slots: HashMap<tokio::task::Id, Vec<u32>>,
+    report: DeliveryReport,
+    events: Vec<EventOutcome>,
+    dead_letter: Option<DeadLetter>,
+    warnings: Vec<String>,
+}
+
+impl<'a> Driver<'a> {
+    fn new(rt: &'a Runtime) -> Driver<'a> {
+        let limiter = rt
+            .config
+            .rate_limit
+            .and_then(std::num::NonZeroU32::new)
+            .map(|n| governor::RateLimiter::direct(governor::Quota::per_second(n)));
+        let shared = Arc::new(Shared {
+            dest: rt.dest.clone(),
+            http: rt.http.clone(),
+            clock: rt.clock.clone(),
+            retry: rt.config.retry,
+            inflight: Arc::new(Semaphore::new(rt.config.concurrency.max(1))),
+            limiter,
+            slug: rt.info.slug,
+        });
+        let mut warnings = Vec::new();
+        let dead_letter = rt
+            .dead_letter
+            .as_ref()
+            .and_then(|p| match DeadLetter::open(p) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    warnings.push(format!("dead-letter file {}: {e}", p.display()));
+                    None
+                }
+            });
+        let max_events = rt
+            .info
+            .batch
+            .events
+            .min(rt.config.batch_size.unwrap_or(usize::MAX))
+            .max(1);
+        Driver {
+            rt,
+            shared,
+            max_events,
+            max_bytes: rt.info.batch.bytes.max(1),
+            slots: Vec::new(),
+            free: Vec::new(),
+            open: HashMap::new(),
+            tasks: JoinSet::new(),
+            task_slots: HashMap::new(),
+            report: DeliveryReport::default(),
+            events: Vec::new(),
+            dead_letter,
+            warnings,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        line: usize,
+        message_id: Option<String>,
+        outcome: Outcome,
+        attempts: u32,
+        last_status: Option<u16>,
+        event: Option<serde_json::Value>,
+        raw: Option<&str>,
+    ) {
+        self.report.record(&outcome);
+        if outcome.is_problem()
+            && let Some(dl) = &mut self.dead_letter
+        {
+            let entry = DeadLetterEntry {
+                line,
+                message_id: message_id.as_deref(),
+                outcome: &outcome,
+                attempts,
+                last_status,
+                event,
+                raw,
+            };
+            if let Err(e) = dl.write(&entry) {
+                self.warnings
+                    .push(format!("dead-letter file {}: {e}", dl.path().display()));
+                self.dead_letter = None;
+            }
+        }
+        if self.rt.collect || self.rt.on_outcome.is_some() {
+            let eo = EventOutcome {
+                line,
+                message_id,
+                outcome,
+                attempts,
+                last_status,
+            };
+            if let Some(f) = &self.rt.on_outcome {
+                f(&eo);
+            }
+            if self.rt.collect {
+                self.events.push(eo);
+            }
+        }
+    }
+
+    fn dead_letter_event(&self, msg: &Message) -> Option<serde_json::Value> {
+        self.dead_letter.as_ref().map(|_| msg.to_value())
+    }
+
+    async fn process(&mut self, input: Input) {
+        self.report.input += 1;
+        let line = input.line;
+        let msg = match input.result {
+            Ok(m) => m,
+            Err(e) => {
+                let outcome = Outcome::Rejected {
+                    reason: e.to_string(),
+                };
+                self.emit(line, None, outcome, 0, None, None, input.raw.as_deref());
+                return;
+            }
+        };
+        let mid = msg.message_id().map(str::to_string);
+        let errs = msg.validate();
+        if !errs.is_empty() {
+            let outcome = Outcome::Rejected {
+                reason: Errors(&errs).to_string(),
+            };
+            let ev = self.dead_letter_event(&msg);
+            self.emit(line, mid, outcome, 0, None, ev, None);
+            return;
+        }
+        let info = &self.rt.info;
+        if !info.calls.contains(&msg.call()) {
+            let reason = format!("{} does not take {} calls", info.name, msg.call());
+            self.emit(line, mid, Outcome::Filtered { reason }, 0, None, None, None);
+            return;
+        }
+        if !msg.enabled_for(info.name) {
+            let reason = format!("integrations opt-out for {}", info.name);
+            self.emit(line, mid, Outcome::Filtered { reason }, 0, None, None, None);
+            return;
+        }
+        let now = self.rt.clock.now();
+        let message_id = mid.clone().unwrap_or_default();
+        let fresh = self.rt.dedup.lock().expect("dedup lock").insert_if_absent(
+            &self.rt.config.source,
+            &message_id,
+            now,
+        );
+        if !fresh {
+            self.emit(line, mid, Outcome::Duplicate, 0, None, None, None);
+            return;
+        }
+        let spec = match SpecEvent::from_message(&msg) {
+            Some(Ok(s)) => Some(s),
+            Some(Err(errs)) => {
+                let outcome = Outcome::Rejected {
+                    reason: Errors(&errs).to_string(),
+                };
+                let ev = self.dead_letter_event(&msg);
+                self.emit(line, mid, outcome, 0, None, ev, None);
+                return;
+            }
+            None => None,
+        };
+        let time = msg
+            .event_time()
+            .unwrap_or_else(|| chrono::DateTime::<chrono::Utc>::from(now));
+        let mapped = self.rt.dest.map(&Event::new(&msg, spec.as_ref(), time));
+        let payloads = match mapped {
+            Mapped::Unsupported { reason } => {
+                self.emit(line, mid, Outcome::Filtered { reason }, 0, None, None, None);
+                return;
+            }
+            Mapped::Invalid { reason } => {
+                let ev = self.dead_letter_event(&msg);
+                self.emit(line, mid, Outcome::Rejected { reason }, 0, None, ev, None);
+                return;
+            }
+            Mapped::Send(p) if p.is_empty() => {
+                let reason = format!("{} mapped it to nothing to send", info.name);
+                self.emit(line, mid, Outcome::Filtered { reason }, 0, None, None, None);
+                return;
+            }
+            Mapped::Send(p) => p,
+        };
+        let pending = Pending {
+            line,
+            message_id: message_id.into_boxed_str(),
+            event: self.dead_letter_event(&msg),
+            remaining: payloads.len() as u32,
+            worst: None,
+            attempts: 0,
+            last_status: None,
+        };
+        drop(msg);
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(pending);
+                s
+            }
+            None => {
+                self.slots.push(Some(pending));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        for p in payloads {
+            self.add(slot, p).await;
+        }
+    }
+
+    async fn add(&mut self, slot: u32, p: Payload) {
+        let len = p.len();
+        let full_before = match self.open.get(&p.route) {
+            Some(b) => !b.payloads.is_empty() && b.bytes + len > self.max_bytes,
+            None => false,
+        };
+        if full_before {
+            let route = p.route.clone();
+            self.dispatch(route).await;
+        }
+        let route = p.route.clone();
+        let b = self.open.entry(route.clone()).or_insert_with(|| OpenBatch {
+            payloads: Vec::new(),
+            items: Vec::new(),
+            bytes: 0,
+            started: Instant::now(),
+        });
+        b.bytes += len;
+        b.payloads.push(p);
+        b.items.push(Item::new(slot));
+        if b.payloads.len() >= self.max_events || b.bytes >= self.max_bytes {
+            self.dispatch(route).await;
+        }
+    }
+
+    async fn dispatch(&mut self, route: Cow<'static, str>) {
+        let Some(b) = self.open.remove(&route) else {
+            return;
+        };
+        while self.tasks.len() >= self.rt.config.max_pending_batches.max(1) {
+            match self.tasks.join_next_with_id().await {
+                Some(j) => self.joined(j),
+                None => break,
+            }
+        }
+        let slots: Vec<u32> = b.items.iter().map(|i| i.slot).collect();
+        let handle = self.tasks.spawn(send::run_batch(
+            self.shared.clone(),
+            route,
+            b.payloads,
+            b.items,
+        ));
+        self.task_slots.insert(handle.id(), slots);
+        while let Some(j) = self.tasks.try_join_next_with_id() {
+            self.joined(j);
+        }
+    }
+
+    async fn flush_all(&mut self) {
+        let routes: Vec<_> = self.open.keys().cloned().collect();
+        for r in routes {
+            self.dispatch(r).await;
+        }
+    }
+
+    async fn flush_old(&mut self) {
+        let every = self.rt.config.flush_interval;
+        let routes: Vec<_> = self
+            .open
+            .iter()
+            .filter(|(_, b)| b.started.elapsed() >= every)
+            .map(|(r, _)| r.clone())
+            .collect();
+        for r in routes {
+            self.dispatch(r).await;
+        }
+    }
+
+    fn joined(&mut self, j: Result<(tokio::task::Id, BatchDone), tokio::task::JoinError>) {
+        match j {
+            Ok((id, done)) => {
+                self.task_slots.remove(&id);
+                self.report.requests += done.requests;
+                self.report.retries += done.retries;
+                self.report.bytes_sent += done.bytes_sent;
+                for d in done.done {
+                    self.payload_done(d.slot, d.end, d.attempts, d.last_status);
+                }
+            }
+            Err(e) => {
+                let reason = if e.is_panic() {
+                    "internal error: the destination panicked while sending".to_string()
+                } else {
+                    "shutdown: the drain timeout passed before delivery".to_string()
+                };
+                if let Some(slots) = self.task_slots.remove(&e.id()) {
+                    for s in slots {
+                        let end = if e.is_panic() {
+                            End::Failed {
+                                kind: crate::ErrorKind::Client,
+                                reason: reason.clone(),
+                            }
+                        } else {
+                            End::Expired {
+                                reason: reason.clone(),
+                            }
+                        };
+                        self.payload_done(s, end, 0, None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn payload_done(&mut self, slot: u32, end: End, attempts: u32, status: Option<u16>) {
+        let Some(p) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        p.remaining = p.remaining.saturating_sub(1);
+        p.attempts = p.attempts.max(attempts);
+        if status.is_some() {
+            p.last_status = status;
+        }
+        p.worst = match (p.worst.take(), end) {
+            (Some(w @ End::Failed { .. }), _) => Some(w),
+            (_, e @ End::Failed { .. }) => Some(e),
+            (Some(w @ End::Expired { .. }), _) => Some(w),
+            (_, e @ End::Expired { .. }) => Some(e),
+            (w, End::Delivered) => w,
+        };
+        if p.remaining > 0 {
+            return;
+        }
+        let p = self.slots[slot as usize].take().expect("slot is live");
+        self.free.push(slot);
+        let outcome = match p.worst {
+            None | Some(End::Delivered) => Outcome::Delivered,
+            Some(End::Failed { kind, reason }) => Outcome::Failed {
+                kind,
+                reason,
+                status: p.last_status,
+            },
+            Some(End::Expired { reason }) => Outcome::Expired {
+                reason,
+                status: p.last_status,
+            },
+        };
+        self.emit(
+            p.line,
+            Some(p.message_id.into_string()),
+            outcome,
+            p.attempts,
+            p.last_status,
+            p.event,
+            None,
+        );
+    }
+
+    /// End every event still on its way as expired (shutdown).
+    fn abort_all(&mut self, reason: &str) {
+        self.tasks.abort_all();
+        self.open.clear();
+        self.task_slots.clear();
+        let live: Vec<u32> = (0..self.slots.len() as u32)
+            .filter(|s| self.slots[*s as usize].is_some())
+            .collect();
+        for s in live {
+            if let Some(p) = self.slots[s as usize].as_mut() {
+                p.remaining = 1;
+                p.worst = None;
+            }
+            self.payload_done(
+                s,
+                End::Expired {
+                    reason: reason.to_string(),
+                },
+                0,
+                None,
+            );
+        }
+    }
+
+    fn finish(mut self) -> DeliveryResult {
+        if let Some(dl) = &mut self.dead_letter
+            && let Err(e) = dl.flush()
+        {
+            self.warnings
+                .push(format!("dead-letter file {}: {e}", dl.path().display()));
+        }
+        self.events.sort_by_key(|e| e.line);
+        DeliveryResult {
+            report: self.report,
+            events: self.events,
+            warnings: self.warnings,
+        }
+    }
+}

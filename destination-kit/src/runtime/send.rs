@@ -1,0 +1,289 @@
+//! One batch's life: send, read the verdicts, resend, split, back off and retry until every
+//! payload has a final result. Runs as one task per batch (never one per event).
+
+use super::clock::Clock;
+use super::config::RetryPolicy;
+use crate::classify::ErrorKind;
+use crate::destination::{DynDestination, HttpClient, Payload, TransportError, Verdict, Verdicts};
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::Semaphore;
+
+/// A payload resent at once (`Verdict::Resend`) more often than this in a row is treated as a
+/// transient failure and backs off: a partner that never processes it cannot spin the runtime.
+const MAX_RESENDS: u32 = 5;
+
+/// What a batch task shares with the runtime.
+pub(crate) struct Shared {
+    pub dest: Arc<dyn DynDestination>,
+    pub http: HttpClient,
+    pub clock: Arc<dyn Clock>,
+    pub retry: RetryPolicy,
+    pub inflight: Arc<Semaphore>,
+    pub limiter: Option<governor::DefaultDirectRateLimiter>,
+    pub slug: &'static str,
+}
+
+/// One payload on its way, with its event's slot.
+pub(crate) struct Item {
+    pub slot: u32,
+    pub attempts: u32,
+    pub resends: u32,
+    pub first: Option<SystemTime>,
+    pub last_status: Option<u16>,
+}
+
+impl Item {
+    pub fn new(slot: u32) -> Item {
+        Item {
+            slot,
+            attempts: 0,
+            resends: 0,
+            first: None,
+            last_status: None,
+        }
+    }
+}
+
+/// A payload's final result.
+#[derive(Debug, Clone)]
+pub(crate) enum End {
+    Delivered,
+    Failed { kind: ErrorKind, reason: String },
+    Expired { reason: String },
+}
+
+/// A payload's final result with its slot and history.
+pub(crate) struct Done {
+    pub slot: u32,
+    pub end: End,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+}
+
+/// What a finished batch reports back.
+#[derive(Default)]
+pub(crate) struct BatchDone {
+    pub done: Vec<Done>,
+    pub requests: u64,
+    pub retries: u64,
+    pub bytes_sent: u64,
+}
+
+struct Group {
+    due: SystemTime,
+    payloads: Vec<Payload>,
+    items: Vec<Item>,
+}
+
+fn finish(out: &mut BatchDone, item: Item, end: End) {
+    out.done.push(Done {
+        slot: item.slot,
+        end,
+        attempts: item.attempts,
+        last_status: item.last_status,
+    });
+}
+
+/// Deliver one batch to the end.
+pub(crate) async fn run_batch(
+    sh: Arc<Shared>,
+    route: Cow<'static, str>,
+    payloads: Vec<Payload>,
+    items: Vec<Item>,
+) -> BatchDone {
+    let mut out = BatchDone::default();
+    let mut queue = vec![Group {
+        due: sh.clock.now(),
+        payloads,
+        items,
+    }];
+    while !queue.is_empty() {
+        // earliest due first
+        let i = queue
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, g)| g.due)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        let Group {
+            due,
+            payloads,
+            mut items,
+        } = queue.swap_remove(i);
+        if due > sh.clock.now() {
+            sh.clock.sleep_until(due).await;
+        }
+        let started = sh.clock.now();
+        let is_retry = items.iter().any(|it| it.attempts > 0);
+        for it in &mut items {
+            it.first.get_or_insert(started);
+            it.attempts += 1;
+        }
+        let request = sh.dest.request(&route, &payloads);
+        let body_len = request.body.len() as u64;
+        let url = request.redacted_url();
+        let result = {
+            let _permit = sh.inflight.acquire().await.expect("semaphore never closed");
+            if let Some(l) = &sh.limiter {
+                l.until_ready().await;
+            }
+            let timeout = sh.retry.attempt_timeout;
+            match tokio::time::timeout(timeout, sh.dest.send(&sh.http, request, &payloads)).await {
+                Ok(r) => r,
+                Err(_) => Err(TransportError::Timeout(timeout)),
+            }
+        };
+        out.requests += 1;
+        out.bytes_sent += body_len;
+        if is_retry {
+            out.retries += 1;
+        }
+        let now = sh.clock.now();
+        let (verdicts, status) = match &result {
+            Ok(resp) => {
+                tracing::debug!(destination = sh.slug, route = %route, url = %url,
+                    payloads = payloads.len(), status = resp.status, "partner answered");
+                (sh.dest.interpret(resp, &payloads, now), Some(resp.status))
+            }
+            Err(e) => {
+                tracing::debug!(destination = sh.slug, route = %route, url = %url,
+                    payloads = payloads.len(), error = %e, "attempt failed");
+                let v = Verdict::Retry {
+                    kind: ErrorKind::Transient,
+                    after: None,
+                    reason: e.to_string(),
+                };
+                (Verdicts::all(payloads.len(), v), None)
+            }
+        };
+        let n = payloads.len();
+        let mut resend = (Vec::new(), Vec::new());
+        let mut split = (Vec::new(), Vec::new());
+        let mut retry = (Vec::new(), Vec::new());
+        let mut retry_after: Option<Duration> = None;
+        let mut retry_reason = String::new();
+        for ((payload, mut item), verdict) in
+            payloads.into_iter().zip(items).zip(verdicts.into_vec())
+        {
+            if status.is_some() {
+                item.last_status = status;
+            }
+            let verdict = match verdict {
+                Verdict::Resend if item.resends >= MAX_RESENDS => Verdict::Retry {
+                    kind: ErrorKind::Transient,
+                    after: None,
+                    reason: "partner asked to resend too often".into(),
+                },
+                v => v,
+            };
+            match verdict {
+                Verdict::Delivered => finish(&mut out, item, End::Delivered),
+                Verdict::Failed { kind, reason } => {
+                    finish(&mut out, item, End::Failed { kind, reason })
+                }
+                Verdict::Resend => {
+                    item.resends += 1;
+                    resend.0.push(payload);
+                    resend.1.push(item);
+                }
+                Verdict::Retry {
+                    kind: ErrorKind::PayloadTooLarge,
+                    reason,
+                    ..
+                } => {
+                    if n == 1 {
+                        let reason = format!("payload too large on its own: {reason}");
+                        finish(
+                            &mut out,
+                            item,
+                            End::Failed {
+                                kind: ErrorKind::PayloadTooLarge,
+                                reason,
+                            },
+                        );
+                    } else {
+                        item.resends = 0;
+                        split.0.push(payload);
+                        split.1.push(item);
+                    }
+                }
+                Verdict::Retry { after, reason, .. } => {
+                    item.resends = 0;
+                    if let Some(a) = after {
+                        retry_after = Some(retry_after.map_or(a, |b| b.max(a)));
+                    }
+                    retry_reason = reason;
+                    retry.0.push(payload);
+                    retry.1.push(item);
+                }
+            }
+        }
+        if !resend.0.is_empty() {
+            queue.push(Group {
+                due: now,
+                payloads: resend.0,
+                items: resend.1,
+            });
+        }
+        if !split.0.is_empty() {
+            let (mut p, mut it) = split;
+            let half = p.len().div_ceil(2);
+            let p2 = p.split_off(half);
+            let it2 = it.split_off(half);
+            queue.push(Group {
+                due: now,
+                payloads: p,
+                items: it,
+            });
+            if !p2.is_empty() {
+                queue.push(Group {
+                    due: now,
+                    payloads: p2,
+                    items: it2,
+                });
+            }
+        }
+        if !retry.0.is_empty() {
+            let most_attempts = retry.1.iter().map(|i| i.attempts).max().unwrap_or(1);
+            let wait = retry_after.unwrap_or_else(|| sh.retry.backoff(most_attempts));
+            let due = now + wait;
+            let mut keep = (Vec::new(), Vec::new());
+            for (p, item) in retry.0.into_iter().zip(retry.1) {
+                let deadline = item.first.unwrap_or(started) + sh.retry.max_retry_duration;
+                if due > deadline {
+                    let reason = format!(
+                        "retry budget of {} ran out after {} attempts; last: {}",
+                        humanize(sh.retry.max_retry_duration),
+                        item.attempts,
+                        retry_reason
+                    );
+                    finish(&mut out, item, End::Expired { reason });
+                } else {
+                    keep.0.push(p);
+                    keep.1.push(item);
+                }
+            }
+            if !keep.0.is_empty() {
+                queue.push(Group {
+                    due,
+                    payloads: keep.0,
+                    items: keep.1,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 && s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else if s >= 60 && s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{:?}", d)
+    }
+}
