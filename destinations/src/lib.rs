@@ -5,3 +5,4 @@
 
 pub mod registry;
 pub mod webhook;
+pub mod ga4;

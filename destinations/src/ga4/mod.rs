@@ -1,0 +1,172 @@
+//! # Google Analytics 4 — Measurement Protocol (`ga4`)
+//!
+//! `POST {base}/mp/collect?measurement_id=G-…&api_secret=…` (app streams: `firebase_app_id=…`),
+//! JSON body `{client_id | app_instance_id, user_id?, user_properties?, events: [{name, params,
+//! timestamp_micros}]}`. `base` is `https://www.google-analytics.com`, or
+//! `https://region1.google-analytics.com` with `region: "eu"`, or `endpoint`.
+//!
+//! - **Auth**: `api_secret` is a query parameter, marked secret (masked in Debug, logs and
+//!   snapshots).
+//! - **Batching**: the route is the client id plus the user id, so one request never mixes users
+//!   (GA4 takes one `client_id`/`user_id` per request); at most 25 events and 120 kB of events
+//!   per request (GA4's limit is 130 kB; 10 kB is left for the envelope).
+//! - **Client id**: `anonymousId`, else `userId` (web); `context.device.id`, else `anonymousId`,
+//!   else `userId` (app). `user_id` is `userId` (at most 256 characters, else rejected).
+//! - **Time**: every event carries `timestamp_micros` from the event time.
+//! - **Historical events**: older than 72 hours → `rejected` with the reason (GA4 would move them
+//!   to 72 hours ago without saying so). More than `max_future_skew_secs` (default 15 min) in the
+//!   future → `rejected`. "Now" is the wall clock at mapping time, or the `now` setting (tests and
+//!   reproducible replays pin it). An event mapped at 71 h 59 min and retried later is sent as
+//!   mapped; GA4 then clamps it.
+//! - **User properties**: scalar `context.traits` (names ≤ 24 characters, values cut to 36,
+//!   at most 25, no PII such as email, phone or names); later events of a request win.
+//! - **Params**: scalar only (booleans become `"true"`/`"false"`), `items` the one array, at most
+//!   25, string values cut to 100 characters, names `[A-Za-z][A-Za-z0-9_]*` ≤ 40 (others
+//!   dropped), reserved prefixes `google_`, `ga_`, `firebase_` dropped.
+//! - **Items** from `products` (or the root properties for single-product events):
+//!   product_id (else sku) → item_id, name → item_name, brand → item_brand,
+//!   category → item_category, variant → item_variant, price, quantity, coupon, affiliation,
+//!   position → index. An item with neither id nor name rejects the event.
+//! - **Value and currency**: GA4 requires `currency` with `value`; when the event has a value but
+//!   no currency, `default_currency` (default `USD`) is sent.
+//! - **Custom events**: the Segment name with spaces → `_`, other invalid characters dropped,
+//!   leading non-letters dropped; longer than 40 characters, empty or reserved
+//!   (`session_start`, `screen_view`, `ad_*`…) → rejected with the reason. Params: every scalar
+//!   property with a valid name, in key order.
+//! - **Quirk — always 204**: production answers 204 to everything, even garbage, so a 2xx only
+//!   means "received". Set `validate: true` (alias `debug`) to send to `/debug/mp/collect`
+//!   instead: its `validationMessages` are read, messages naming `events[i]` fail those events
+//!   (first message as the reason) and the others are resent; a message naming no event fails
+//!   the whole request; an empty list means delivered (validated — debug events never reach
+//!   reports). Non-2xx answers go through the shared classifier.
+//!
+//! ## Mapping table
+//!
+//! | Segment | GA4 | how |
+//! |---|---|---|
+//! | **Ecommerce** | | |
+//! | Products Searched | `search` (search_term ← query) | native |
+//! | Product List Viewed | `view_item_list` (item_list_id ← list_id, item_list_name ← category, items) | native |
+//! | Product List Filtered | `Product_List_Filtered` | custom (no GA4 event for filters) |
+//! | Promotion Viewed | `view_promotion` (promotion_id, promotion_name ← name, creative_name ← creative, creative_slot ← position) | native |
+//! | Promotion Clicked | `select_promotion` (same params) | native |
+//! | Product Clicked | `select_item` (items = [product]) | native |
+//! | Product Viewed | `view_item` (currency, value, items) | native |
+//! | Product Added | `add_to_cart` (currency, value = price × quantity, items) | native |
+//! | Product Removed | `remove_from_cart` | native |
+//! | Cart Viewed | `view_cart` (items) | native |
+//! | Checkout Started | `begin_checkout` (currency, value ← value/revenue, coupon, items) | native |
+//! | Checkout Step Viewed | `Checkout_Step_Viewed` | custom (GA4 has no step-view event) |
+//! | Checkout Step Completed | `add_shipping_info` (shipping_tier ← shipping_method, payment_type ← payment_method) | native |
+//! | Payment Info Entered | `add_payment_info` (payment_type ← payment_method) | native |
+//! | Order Updated | `Order_Updated` | custom (GA4 has no order update) |
+//! | Order Completed | `purchase` (transaction_id ← order_id, never empty — else rejected; value ← total/revenue; currency, tax, shipping, coupon, affiliation, items) | native |
+//! | Order Refunded | `refund` (transaction_id ← order_id required, value ← total, items optional) | native |
+//! | Order Cancelled | `Order_Cancelled` | custom (a cancel is not a refund in GA4) |
+//! | Coupon Entered / Applied / Denied / Removed | `Coupon_Entered` … | custom (GA4 only has coupon params) |
+//! | Product Added to Wishlist | `add_to_wishlist` | native |
+//! | Product Removed from Wishlist | `Product_Removed_from_Wishlist` | custom |
+//! | Wishlist Product Added to Cart | `Wishlist_Product_Added_to_Cart` | custom (an `add_to_cart` would double count the Product Added clients also send) |
+//! | Product Shared | `share` (method ← share_via, content_type `product`, item_id ← product_id) | native |
+//! | Cart Shared | `share` (content_type `cart`, item_id ← cart_id) | native |
+//! | Product Reviewed | `Product_Reviewed` | custom |
+//! | **Video** | | |
+//! | Video Playback Started | `video_start` (video_current_time ← position, video_duration ← total_length, video_percent, video_provider ← video_player) | native |
+//! | Video Content Playing | `video_progress` (same, plus video_title) | native |
+//! | Video Playback Completed | `video_complete` | native |
+//! | the other 14 Video events | `Video_Playback_Paused` … (spaces → `_`) | custom (GA4 has only the three enhanced-measurement video events) |
+//! | **Live Chat** (4) | `Live_Chat_Conversation_Started` … | custom (no GA4 equivalent) |
+//! | **Email** (6) | `Email_Bounced` … `Unsubscribed` | custom (no GA4 equivalent) |
+//! | **Calls** | | |
+//! | track (not specced) | custom event | custom |
+//! | page | `page_view` (page_location ← url, page_referrer ← referrer, page_title ← title, from properties else context.page; page_name, page_category) | native |
+//! | screen | `screen` (screen_name ← name, plus properties) | custom (`screen_view` is reserved for the Measurement Protocol) |
+//! | group | `join_group` (group_id ← groupId) | native |
+//! | identify | — | unsupported: a Measurement Protocol request needs at least one event; traits travel as user_properties with the user's other events (`context.traits`) |
+//! | alias | — | unsupported: GA4 has no alias or user-merge API |
+//!
+//! Counts (Ecommerce / Video / Live Chat / Email): native 17 / 3 / 0 / 0, custom 11 / 14 / 4 / 6,
+//! unsupported 0 / 0 / 0 / 0.
+
+pub mod mapping;
+pub mod mock;
+pub mod request;
+pub mod settings;
+#[cfg(test)]
+mod tests;
+
+use async_trait::async_trait;
+use destination_kit::spec::Family;
+use destination_kit::{
+    BatchLimits, CallType, Destination, DestinationInfo, Event, Mapped, PartnerRequest,
+    PartnerResponse, Payload, Verdicts,
+};
+pub use settings::{Ga4Settings, Region};
+use std::time::SystemTime;
+
+/// The GA4 Measurement Protocol destination.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ga4;
+
+/// Events per request (GA4's limit).
+pub const MAX_EVENTS: usize = 25;
+/// Bytes of events per request: GA4 takes bodies under 130 kB; 10 kB is the envelope's margin.
+pub const MAX_BYTES: usize = 120_000;
+
+#[async_trait]
+impl Destination for Ga4 {
+    type Settings = Ga4Settings;
+
+    fn info(&self) -> DestinationInfo {
+        DestinationInfo::new("Google Analytics 4", "ga4")
+            .calls([
+                CallType::Track,
+                CallType::Page,
+                CallType::Screen,
+                CallType::Group,
+            ])
+            .families(Family::ALL)
+            .batch(BatchLimits {
+                events: MAX_EVENTS,
+                bytes: MAX_BYTES,
+            })
+    }
+
+    fn map(&self, settings: &Ga4Settings, event: &Event<'_>) -> Mapped {
+        mapping::map(settings, event)
+    }
+
+    fn request(&self, settings: &Ga4Settings, _route: &str, batch: &[Payload]) -> PartnerRequest {
+        request::request(settings, batch)
+    }
+
+    fn interpret(
+        &self,
+        settings: &Ga4Settings,
+        response: &PartnerResponse,
+        batch: &[Payload],
+        now: SystemTime,
+    ) -> Verdicts {
+        request::interpret(settings, response, batch, now)
+    }
+}
+
+/// Parse settings, point them at `endpoint` when given, and build the destination.
+pub fn configure(
+    settings: serde_json::Value,
+    endpoint: Option<&str>,
+) -> Result<std::sync::Arc<dyn destination_kit::DynDestination>, destination_kit::SettingsError> {
+    Ok(destination_kit::Configured::from_json(Ga4, settings, endpoint)?.into_dyn())
+}
+
+fn start_mock() -> futures::future::BoxFuture<'static, spec_tests::mock::MockPartner> {
+    Box::pin(mock::start())
+}
+
+/// The registry entry.
+pub const ENTRY: crate::registry::Entry = crate::registry::Entry {
+    slug: "ga4",
+    name: "Google Analytics 4",
+    configure,
+    start_mock,
+};
