@@ -5,4 +5,5 @@
 
 pub mod registry;
 pub mod webhook;
+pub mod mixpanel;
 pub mod ga4;
