@@ -127,3 +127,23 @@ impl Destination for Mixpanel {
         request::interpret(response, batch, now)
     }
 }
+
+/// Parse settings, point them at `endpoint` when given, and build the destination.
+pub fn configure(
+    settings: serde_json::Value,
+    endpoint: Option<&str>,
+) -> Result<std::sync::Arc<dyn destination_kit::DynDestination>, destination_kit::SettingsError> {
+    Ok(destination_kit::Configured::from_json(Mixpanel, settings, endpoint)?.into_dyn())
+}
+
+fn start_mock() -> futures::future::BoxFuture<'static, spec_tests::mock::MockPartner> {
+    Box::pin(mock::start())
+}
+
+/// The registry entry.
+pub const ENTRY: crate::registry::Entry = crate::registry::Entry {
+    slug: "mixpanel",
+    name: "Mixpanel",
+    configure,
+    start_mock,
+};
