@@ -1,0 +1,272 @@
+//! Typed, lenient-but-strict reads of JSON property values, with exact error paths.
+//!
+//! Reads are lenient where clients are sloppy (a numeric string for a number, `3.0` for an
+//! integer, a number for a string id, `"true"` for a boolean) and strict where it matters: a
+//! value that cannot be read becomes a [`FieldError`] naming the property path exactly
+//! (`properties.products[2].price: expected a number, got "abc"`). An explicit `null` is the same
+//! as an absent property. Paths are only rendered when there is an error, so a clean read
+//! allocates nothing but the typed strings it keeps.
+
+use crate::error::{FieldError, describe};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// A JSON path built on the stack while reading; rendered only for errors.
+#[derive(Clone, Copy)]
+pub(crate) enum Path<'a> {
+    /// The root segment (`properties`).
+    Root(&'a str),
+    /// `parent.key`.
+    Key(&'a Path<'a>, &'a str),
+    /// `parent[index]`.
+    Index(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root(r) => f.write_str(r),
+            Path::Key(p, k) => write!(f, "{p}.{k}"),
+            Path::Index(p, i) => write!(f, "{p}[{i}]"),
+        }
+    }
+}
+
+pub(crate) fn push_err(errs: &mut Vec<FieldError>, path: &Path<'_>, expected: &str, got: &Value) {
+    errs.push(FieldError::new(
+        path.to_string(),
+        format!("expected {expected}, got {}", describe(got)),
+    ));
+}
+
+/// A value type that can be read from one JSON value.
+pub(crate) trait FromProp: Sized {
+    /// Read `v` (never `null`: the caller treats `null` as absent, except inside arrays),
+    /// pushing an error at `path` when it cannot be read.
+    fn from_prop(v: &Value, path: &Path<'_>, errs: &mut Vec<FieldError>) -> Option<Self>;
+}
+
+/// A struct field that can be read from a property map by key.
+pub(crate) trait Field: Sized {
+    fn read_field(
+        props: Option<&Map<String, Value>>,
+        key: &'static str,
+        parent: &Path<'_>,
+        errs: &mut Vec<FieldError>,
+    ) -> Self;
+}
+
+impl<T: FromProp> Field for Option<T> {
+    #[inline]
+    fn read_field(
+        props: Option<&Map<String, Value>>,
+        key: &'static str,
+        parent: &Path<'_>,
+        errs: &mut Vec<FieldError>,
+    ) -> Self {
+        match props?.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => T::from_prop(v, &Path::Key(parent, key), errs),
+        }
+    }
+}
+
+impl<T: FromProp> Field for Vec<T> {
+    #[inline]
+    fn read_field(
+        props: Option<&Map<String, Value>>,
+        key: &'static str,
+        parent: &Path<'_>,
+        errs: &mut Vec<FieldError>,
+    ) -> Self {
+        match props.and_then(|p| p.get(key)) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => Vec::<T>::from_prop(v, &Path::Key(parent, key), errs).unwrap_or_default(),
+        }
+    }
+}
+
+impl FromProp for String {
+    fn from_prop(v: &Value, path: &Path<'_>, errs: &mut Vec<FieldError>) -> Option<Self> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            // ids are often sent as numbers (`"order_id": 1234`)
+            Value::Number(n) => Some(n.to_string()),
+            other => {
+                push_err(errs, path, "a string", other);
+                None
+            }
+        }
+    }
+}
+
+/// A finite number from a JSON number or a numeric string.
+fn number_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64().filter(|f| f.is_finite()),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    }
+}
+
+impl FromProp for f64 {
+    fn from_prop(v: &Value, path: &Path<'_>, errs: &mut Vec<FieldError>) -> Option<Self> {
+        let n = number_of(v);
+        if n.is_none() {
+            push_err(errs, path, "a number", v);
+        }
+        n
+    }
+}
+
+impl FromProp for i64 {
+    fn from_prop(v: &Value, path: &Path<'_>, errs: &mut Vec<FieldError>) -> Option<Self> {
+        let exact = match v {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        // 3.0 and "3.0" are integers too; 3.5 and 1e300 are not
+        let n = exact.or_else(|| {
+            number_of(v)
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15)
+                .map(|f| f as i64)
+        });
+        if n.is_none() {
+            push_err(errs, path, "an integer", v);
+        }
+        n
+    }
+}
+
+impl FromProp for bool {
+    fn from_prop(v: &Value, path: &Path<'_>, errs: &mut Vec<FieldError>) -> Option<Self> {
+        match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+            other => {
+                push_err(errs, path, "a boolean", other);
+                None
+            }
+        }
+    }
+}
+
+impl<T: FromProp> FromProp for Vec<T> {
+    fn from_prop(v: &Value, path: &Path<'_>, errs: &mut Vec<FieldError>) -> Option<Self> {
+        match v {
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(t) = T::from_prop(item, &Path::Index(path, i), errs) {
+                        out.push(t);
+                    }
+                }
+                Some(out)
+            }
+            other => {
+                push_err(errs, path, "an array", other);
+                None
+            }
+        }
+    }
+}
+
+impl<T: FromProp> FromProp for Box<T> {
+    fn from_prop(v: &Value, path: &Path<'_>, errs: &mut Vec<FieldError>) -> Option<Self> {
+        T::from_prop(v, path, errs).map(Box::new)
+    }
+}
+
+/// Defines a typed properties struct: its fields, the keys it reads, and its reader.
+///
+/// A struct may start with one `flat` field, a struct read from the same property map (the
+/// product-level ecommerce events carry the product's fields flat in `properties`).
+macro_rules! props {
+    (
+        $(#[$m:meta])*
+        pub struct $name:ident {
+            $(#[$pm:meta])*
+            pub $pf:ident: flat $pty:ident,
+            $( $(#[$fm:meta])* pub $f:ident : $ty:ty = $key:literal, )*
+        }
+    ) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Default)]
+        pub struct $name {
+            $(#[$pm])*
+            pub $pf: $pty,
+            $( $(#[$fm])* pub $f: $ty, )*
+        }
+        impl $name {
+            /// The property keys this struct reads itself (the flat part adds its own).
+            pub const KEYS: &'static [&'static str] = &[$($key),*];
+            /// Whether `key` is a property this struct types (its own or its flat part's).
+            pub fn is_typed_key(key: &str) -> bool {
+                Self::KEYS.contains(&key) || $pty::KEYS.contains(&key)
+            }
+            #[allow(unused_variables)]
+            pub(crate) fn read(
+                props: Option<&serde_json::Map<String, serde_json::Value>>,
+                path: &crate::spec::read::Path<'_>,
+                errs: &mut Vec<crate::error::FieldError>,
+            ) -> Self {
+                $name {
+                    $pf: $pty::read(props, path, errs),
+                    $( $f: crate::spec::read::Field::read_field(props, $key, path, errs), )*
+                }
+            }
+        }
+        props!(@from_prop $name);
+    };
+    (
+        $(#[$m:meta])*
+        pub struct $name:ident {
+            $( $(#[$fm:meta])* pub $f:ident : $ty:ty = $key:literal, )*
+        }
+    ) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Default)]
+        pub struct $name {
+            $( $(#[$fm])* pub $f: $ty, )*
+        }
+        impl $name {
+            /// The property keys this struct reads.
+            pub const KEYS: &'static [&'static str] = &[$($key),*];
+            /// Whether `key` is a property this struct types.
+            pub fn is_typed_key(key: &str) -> bool {
+                Self::KEYS.contains(&key)
+            }
+            #[allow(unused_variables)]
+            pub(crate) fn read(
+                props: Option<&serde_json::Map<String, serde_json::Value>>,
+                path: &crate::spec::read::Path<'_>,
+                errs: &mut Vec<crate::error::FieldError>,
+            ) -> Self {
+                $name {
+                    $( $f: crate::spec::read::Field::read_field(props, $key, path, errs), )*
+                }
+            }
+        }
+        props!(@from_prop $name);
+    };
+    (@from_prop $name:ident) => {
+        impl crate::spec::read::FromProp for $name {
+            fn from_prop(
+                v: &serde_json::Value,
+                path: &crate::spec::read::Path<'_>,
+                errs: &mut Vec<crate::error::FieldError>,
+            ) -> Option<Self> {
+                match v {
+                    serde_json::Value::Object(m) => Some($name::read(Some(m), path, errs)),
+                    other => {
+                        crate::spec::read::push_err(errs, path, "an object", other);
+                        None
+                    }
+                }
+            }
+        }
+    };
+}
+pub(crate) use props;
