@@ -12,8 +12,14 @@ pub mod config;
 pub mod http;
 pub mod ingest;
 
+use destination_kit::outcome::DeliveryReport;
+use destination_kit::runtime::{DeliveryConfig, Runtime};
+use serde::Serialize;
+use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Arguments of `destkit serve`.
@@ -36,8 +42,238 @@ pub struct Args {
     pub quiet: bool,
 }
 
+const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
+
 /// Run `destkit serve`.
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("destkit serve: not built yet");
-    ExitCode::from(2)
+pub fn run(args: Args) -> ExitCode {
+    let text = match std::fs::read_to_string(&args.config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("destkit serve: {}: cannot read: {e}", args.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = match config::ServeConfig::parse(&text, |s| destinations::registry::find(s).is_some())
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("destkit serve: {}: {e}", args.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("destkit serve: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    rt.block_on(serve(args, cfg))
+}
+
+/// What one destination of one source did, for the report.
+#[derive(Debug, Serialize)]
+struct DestinationReport {
+    destination: String,
+    #[serde(flatten)]
+    report: DeliveryReport,
+}
+
+/// What one source did, for the report.
+#[derive(Debug, Serialize)]
+struct SourceReport {
+    name: String,
+    requests: u64,
+    accepted: u64,
+    refused: u64,
+    destinations: Vec<DestinationReport>,
+}
+
+async fn serve(args: Args, cfg: config::ServeConfig) -> ExitCode {
+    let fail = |msg: String| {
+        eprintln!("destkit serve: {msg}");
+        ExitCode::from(2)
+    };
+    let drain = args
+        .drain_timeout
+        .or(cfg.drain_timeout)
+        .unwrap_or(DEFAULT_DRAIN);
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)),
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => return fail(e.to_string()),
+    };
+
+    let mut mocks = Vec::new();
+    let mut sources = Vec::new();
+    let mut keyed = Vec::new();
+    for (i, sc) in cfg.sources.into_iter().enumerate() {
+        let mut sinks = Vec::new();
+        for (j, dc) in sc.destinations.iter().enumerate() {
+            let place = format!("sources[{i}].destinations[{j}] ({})", dc.destination);
+            let (dest, mock) = match crate::cmd::replay::configure(
+                &dc.destination,
+                dc.settings_json(),
+                dc.endpoint.as_deref(),
+                dc.mock,
+            )
+            .await
+            {
+                Ok(x) => x,
+                Err(e) => return fail(format!("{place}: {e}")),
+            };
+            let mut dcfg = DeliveryConfig::default().source(sc.name.clone());
+            if let Some(n) = dc.batch_size {
+                dcfg = dcfg.batch_size(n);
+            }
+            if let Some(d) = dc.max_retry_duration {
+                dcfg = dcfg.max_retry_duration(d);
+            }
+            let mut runtime = Runtime::new(dest, dcfg);
+            if let Some(p) = &dc.dead_letter {
+                runtime = runtime.with_dead_letter(p);
+            }
+            if let Some(m) = mock {
+                println!(
+                    "source {}: {} delivers to its built-in mock partner at {}",
+                    sc.name,
+                    dc.destination,
+                    m.uri()
+                );
+                // the mock partner runs as long as the server
+                mocks.push(m);
+            }
+            sinks.push(Arc::new(http::Sink::new(
+                dc.destination.clone(),
+                runtime.start(),
+            )));
+        }
+        let source = Arc::new(http::Source {
+            name: sc.name.clone(),
+            sinks,
+            stats: http::IngestStats::default(),
+        });
+        keyed.push((sc.write_key.0.clone(), source.clone()));
+        sources.push(source);
+    }
+    let state = Arc::new(http::AppState::new(keyed));
+    let app = http::router(state.clone());
+    println!("destkit serve: listening on http://{addr}");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stop2 = stop.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop2.notified().await })
+            .await
+    });
+    crate::cmd::replay::stop_signal().await;
+    if !args.quiet {
+        eprintln!(
+            "destkit serve: stopping; draining in-flight deliveries (at most {})",
+            humantime::format_duration(drain)
+        );
+    }
+    state.stop_accepting();
+    stop.notify_one();
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(drain, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => eprintln!("destkit serve: server error: {e}"),
+        Ok(Err(e)) => eprintln!("destkit serve: server task failed: {e}"),
+        Err(_) => eprintln!("destkit serve: open connections outlived the drain timeout"),
+    }
+    let left = drain.saturating_sub(started.elapsed());
+    let mut report = Vec::new();
+    let mut problems = false;
+    for s in &sources {
+        let reports = futures::future::join_all(s.sinks.iter().map(|k| k.shutdown(left))).await;
+        let mut dests = Vec::new();
+        for (k, r) in s.sinks.iter().zip(reports) {
+            problems |= r.has_problems();
+            dests.push(DestinationReport {
+                destination: k.destination.clone(),
+                report: r,
+            });
+        }
+        report.push(SourceReport {
+            name: s.name.clone(),
+            requests: s.stats.requests.load(Ordering::Relaxed),
+            accepted: s.stats.accepted.load(Ordering::Relaxed),
+            refused: s.stats.refused.load(Ordering::Relaxed),
+            destinations: dests,
+        });
+    }
+    drop(mocks);
+    let unauthorized = state.unauthorized.load(Ordering::Relaxed);
+    if !args.quiet {
+        eprint!("{}", table(&report, unauthorized));
+    }
+    if let Some(p) = &args.report {
+        let out = json!({"sources": report, "unauthorized_requests": unauthorized});
+        if let Err(e) = std::fs::write(p, serde_json::to_vec_pretty(&out).unwrap_or_default()) {
+            return fail(format!("--report {}: {e}", p.display()));
+        }
+    }
+    if problems {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn table(report: &[SourceReport], unauthorized: u64) -> String {
+    let mut out = format!(
+        "{:<12} {:<12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>7} {:>8} {:>7}\n",
+        "source",
+        "destination",
+        "accepted",
+        "delivered",
+        "duplicate",
+        "filtered",
+        "rejected",
+        "failed",
+        "expired",
+        "requests",
+        "retries",
+        "refused"
+    );
+    for s in report {
+        for d in &s.destinations {
+            let r = &d.report;
+            out.push_str(&format!(
+                "{:<12} {:<12} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>7} {:>8} {:>7}\n",
+                s.name,
+                d.destination,
+                s.accepted,
+                r.delivered,
+                r.duplicate,
+                r.filtered,
+                r.rejected,
+                r.failed,
+                r.expired,
+                r.requests,
+                r.retries,
+                s.refused
+            ));
+        }
+        if s.destinations.is_empty() {
+            out.push_str(&format!(
+                "{:<12} {:<12} {:>8} (no destinations) {:>7}\n",
+                s.name, "-", s.accepted, s.refused
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "requests refused for a missing or unknown write key: {unauthorized}\n"
+    ));
+    out
 }

@@ -20,15 +20,45 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use destination_kit::event::{CallType, Message};
+use destination_kit::outcome::DeliveryReport;
+use destination_kit::runtime::RuntimeHandle;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio::sync::RwLock;
 
-/// Where a source's accepted messages go: one per destination of the source.
-pub trait Sink: Send + Sync {
-    /// Hand one accepted message over for delivery (never blocks the request for long).
-    fn submit(&self, msg: Message);
+/// Where a source's accepted messages go: the delivery runtime of one of its destinations.
+pub struct Sink {
+    /// The destination's slug.
+    pub destination: String,
+    handle: RwLock<Option<RuntimeHandle>>,
+}
+
+impl Sink {
+    /// A sink over a started runtime.
+    pub fn new(destination: impl Into<String>, handle: RuntimeHandle) -> Self {
+        Sink {
+            destination: destination.into(),
+            handle: RwLock::new(Some(handle)),
+        }
+    }
+    /// Hand one accepted message over (waits while the runtime's queue is full). `false` once
+    /// the runtime has stopped.
+    pub async fn submit(&self, msg: Message) -> bool {
+        match self.handle.read().await.as_ref() {
+            Some(h) => h.submit(msg).await.is_ok(),
+            None => false,
+        }
+    }
+    /// Stop the runtime: deliver what is queued within `drain_timeout`, then return the counts.
+    pub async fn shutdown(&self, drain_timeout: std::time::Duration) -> DeliveryReport {
+        let h = self.handle.write().await.take();
+        match h {
+            Some(h) => h.shutdown(drain_timeout).await,
+            None => DeliveryReport::default(),
+        }
+    }
 }
 
 /// Counters of what one source's requests brought.
@@ -47,7 +77,7 @@ pub struct Source {
     /// Its name.
     pub name: String,
     /// One sink per destination.
-    pub sinks: Vec<Arc<dyn Sink>>,
+    pub sinks: Vec<Arc<Sink>>,
     /// What its requests brought.
     pub stats: IngestStats,
 }
@@ -138,7 +168,10 @@ async fn handle(
     let mut source = None;
     if let Some(k) = &header_key {
         match st.by_key.get(k) {
-            Some(s) => source = Some(s.clone()),
+            Some(s) => {
+                s.stats.requests.fetch_add(1, Ordering::Relaxed);
+                source = Some(s.clone())
+            }
             None => return unknown(&st),
         }
     }
@@ -153,7 +186,10 @@ async fn handle(
     let source = match source {
         Some(s) => s,
         None => match parsed.write_key.as_deref().and_then(|k| st.by_key.get(k)) {
-            Some(s) => s.clone(),
+            Some(s) => {
+                s.stats.requests.fetch_add(1, Ordering::Relaxed);
+                s.clone()
+            }
             None if parsed.write_key.is_none() => {
                 st.unauthorized.fetch_add(1, Ordering::Relaxed);
                 return refuse(Refusal::unauthorized(
@@ -163,7 +199,6 @@ async fn handle(
             None => return unknown(&st),
         },
     };
-    source.stats.requests.fetch_add(1, Ordering::Relaxed);
     let now = chrono::Utc::now();
     let batch = route == Route::Batch;
     let mut errors = Vec::new();
@@ -175,9 +210,9 @@ async fn handle(
                 accepted += 1;
                 if let Some((last, rest)) = source.sinks.split_last() {
                     for s in rest {
-                        s.submit(msg.clone());
+                        s.submit(msg.clone()).await;
                     }
-                    last.submit(msg);
+                    last.submit(msg).await;
                 }
             }
             Err(e) => {
