@@ -1,6 +1,6 @@
 //! The dead-letter file: one JSON line per event that ended `rejected`, `failed` or `expired`.
 //!
-//! Each line: `{"line", "message_id", "outcome", "kind", "reason", "attempts", "last_status",
+//! Each line: `{"line", "batch_index", "message_id", "outcome", "kind", "reason", "attempts", "last_status",
 //! "event"}` where `event` is the original message (or, for input that did not parse, `raw`:
 //! the input line as text). Settings, request URLs and headers are never written.
 
@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 /// One dead-letter entry before it is written.
 #[derive(Debug, Clone)]
 pub struct DeadLetterEntry<'a> {
-    /// Input line (or position).
+    /// Input line (or submission number).
     pub line: usize,
+    /// Position inside a `{"batch": [...]}` envelope, when it came from one.
+    pub batch_index: Option<usize>,
     /// The event's messageId, when it had one.
     pub message_id: Option<&'a str>,
     /// The outcome (rejected, failed or expired).
@@ -66,6 +68,7 @@ impl DeadLetter {
         };
         let mut line = json!({
             "line": e.line,
+            "batch_index": e.batch_index,
             "message_id": e.message_id,
             "outcome": e.outcome.name(),
             "kind": kind,

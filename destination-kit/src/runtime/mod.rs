@@ -48,8 +48,10 @@ use tokio::task::JoinSet;
 /// The final outcome of one input event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct EventOutcome {
-    /// 1-based input line (or position in a batch, or submission number).
+    /// 1-based input line (or submission number).
     pub line: usize,
+    /// 0-based position inside a `{"batch": [...]}` envelope, when it came from one.
+    pub batch_index: Option<usize>,
     /// The event's messageId, when it parsed.
     pub message_id: Option<String>,
     /// The outcome.
@@ -100,6 +102,7 @@ impl std::fmt::Debug for Runtime {
 /// One input item inside the runtime.
 struct Input {
     line: usize,
+    batch_index: Option<usize>,
     raw: Option<Box<str>>,
     result: Result<Message, ParseError>,
 }
@@ -167,35 +170,31 @@ impl Runtime {
         if whole_object {
             let items = parse_document(bytes).into_iter().map(|r| Input {
                 line: r.line,
+                batch_index: r.batch_index,
                 raw: None,
                 result: r.result,
             });
             return self.drive(futures::stream::iter(items)).await;
         }
         let keep_raw = self.dead_letter.is_some();
-        let mut lines = bytes.split(|b| *b == b'\n');
-        let mut no = 0usize;
-        let items = std::iter::from_fn(move || {
-            loop {
-                let line = lines.next()?;
-                no += 1;
+        let items = bytes
+            .split(|b| *b == b'\n')
+            .enumerate()
+            .flat_map(move |(i, line)| {
                 let t = line.trim_ascii();
-                if t.is_empty() {
-                    continue;
-                }
-                let result = Message::from_slice(t);
-                let raw = match (&result, keep_raw) {
-                    (Err(_), true) => Some(String::from_utf8_lossy(t).into()),
-                    _ => None,
-                };
-                return Some(Input {
-                    line: no,
-                    raw,
-                    result,
-                });
-            }
-        });
-        let _ = parse_lines; // the same line rules as `event::parse_lines`
+                parse_lines(t).map(move |r| {
+                    let raw = match (&r.result, keep_raw) {
+                        (Err(_), true) => Some(String::from_utf8_lossy(t).into()),
+                        _ => None,
+                    };
+                    Input {
+                        line: i + 1,
+                        batch_index: r.batch_index,
+                        raw,
+                        result: r.result,
+                    }
+                })
+            });
         self.drive(futures::stream::iter(items)).await
     }
 
@@ -206,6 +205,7 @@ impl Runtime {
     ) -> DeliveryResult {
         let items = records.into_iter().map(|r| Input {
             line: r.line,
+            batch_index: r.batch_index,
             raw: None,
             result: r.result,
         });
@@ -219,6 +219,7 @@ impl Runtime {
     ) -> DeliveryResult {
         let items = msgs.into_iter().enumerate().map(|(i, m)| Input {
             line: i + 1,
+            batch_index: None,
             raw: None,
             result: Ok(m),
         });
@@ -232,6 +233,7 @@ impl Runtime {
     ) -> DeliveryResult {
         let items = records.map(|r| Input {
             line: r.line,
+            batch_index: r.batch_index,
             raw: None,
             result: r.result,
         });
@@ -324,7 +326,7 @@ impl Runtime {
                     status: None,
                 };
                 d.emit(
-                    i.line,
+                    (i.line, i.batch_index),
                     message_id,
                     outcome,
                     0,
@@ -369,6 +371,7 @@ impl RuntimeHandle {
         self.tx
             .send(Input {
                 line,
+                batch_index: None,
                 raw: None,
                 result: Ok(msg),
             })
@@ -380,6 +383,7 @@ impl RuntimeHandle {
         self.tx
             .send(Input {
                 line: rec.line,
+                batch_index: rec.batch_index,
                 raw: None,
                 result: rec.result,
             })
@@ -403,7 +407,7 @@ impl RuntimeHandle {
 
 /// An event whose payloads are on their way.
 struct Pending {
-    line: usize,
+    line: (usize, Option<usize>),
     message_id: Box<str>,
     /// Kept only when a dead-letter file is written.
     event: Option<serde_json::Value>,
@@ -490,7 +494,7 @@ impl<'a> Driver<'a> {
     #[allow(clippy::too_many_arguments)]
     fn emit(
         &mut self,
-        line: usize,
+        at: (usize, Option<usize>),
         message_id: Option<String>,
         outcome: Outcome,
         attempts: u32,
@@ -503,7 +507,8 @@ impl<'a> Driver<'a> {
             && let Some(dl) = &mut self.dead_letter
         {
             let entry = DeadLetterEntry {
-                line,
+                line: at.0,
+                batch_index: at.1,
                 message_id: message_id.as_deref(),
                 outcome: &outcome,
                 attempts,
@@ -519,7 +524,8 @@ impl<'a> Driver<'a> {
         }
         if self.rt.collect || self.rt.on_outcome.is_some() {
             let eo = EventOutcome {
-                line,
+                line: at.0,
+                batch_index: at.1,
                 message_id,
                 outcome,
                 attempts,
@@ -540,7 +546,7 @@ impl<'a> Driver<'a> {
 
     async fn process(&mut self, input: Input) {
         self.report.input += 1;
-        let line = input.line;
+        let line = (input.line, input.batch_index);
         let msg = match input.result {
             Ok(m) => m,
             Err(e) => {
@@ -820,7 +826,7 @@ impl<'a> Driver<'a> {
             self.warnings
                 .push(format!("dead-letter file {}: {e}", dl.path().display()));
         }
-        self.events.sort_by_key(|e| e.line);
+        self.events.sort_by_key(|e| (e.line, e.batch_index));
         DeliveryResult {
             report: self.report,
             events: self.events,
