@@ -7,3 +7,4 @@ pub mod registry;
 pub mod webhook;
 pub mod mixpanel;
 pub mod ga4;
+pub mod amplitude;

@@ -10,8 +10,8 @@ use super::settings::Ga4Settings;
 use chrono::Duration;
 use destination_kit::event::lenient_f64;
 use destination_kit::{CallType, Event, Mapped, Payload};
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -148,7 +148,9 @@ pub fn custom_event_name(raw: &str) -> Result<Cow<'_, str>, String> {
         ));
     }
     if RESERVED_EVENT_NAMES.contains(&name.as_ref()) || reserved_prefix(&name) {
-        return Err(format!("event name {name:?} is reserved by Google Analytics"));
+        return Err(format!(
+            "event name {name:?} is reserved by Google Analytics"
+        ));
     }
     Ok(name)
 }
@@ -557,7 +559,10 @@ fn value_and_currency<'a>(
     let cur = props.get("currency").and_then(Value::as_str);
     match (value, cur) {
         (Some(v), c) => {
-            p.put("currency", Param::Str(Cow::Borrowed(c.unwrap_or(&s.default_currency))));
+            p.put(
+                "currency",
+                Param::Str(Cow::Borrowed(c.unwrap_or(&s.default_currency))),
+            );
             p.put("value", Param::Num(v));
         }
         (None, Some(c)) => p.put("currency", Param::Str(Cow::Borrowed(c))),
@@ -653,7 +658,11 @@ fn track_event<'a>(
             let Some(tid) = tid else {
                 return Err(format!(
                     "properties.order_id: required for GA4 {} (transaction_id); an empty transaction_id would de-duplicate every purchase",
-                    if name == "Order Completed" { "purchase" } else { "refund" }
+                    if name == "Order Completed" {
+                        "purchase"
+                    } else {
+                        "refund"
+                    }
                 ));
             };
             p.put("transaction_id", Param::Str(tid));

@@ -110,7 +110,10 @@ pub fn validate(req: &Request) -> Vec<Value> {
         out.push(msg(
             "",
             "VALUE_OUT_OF_BOUNDS",
-            format!("request body is {} bytes; the limit is 130 kB", req.body.len()),
+            format!(
+                "request body is {} bytes; the limit is 130 kB",
+                req.body.len()
+            ),
         ));
     }
     let q: Vec<(String, String)> = req.url.query_pairs().into_owned().collect();
@@ -159,7 +162,11 @@ pub fn validate(req: &Request) -> Vec<Value> {
     let events = match body.get("events") {
         Some(Value::Array(a)) if !a.is_empty() => a,
         _ => {
-            out.push(msg("events", "VALUE_REQUIRED", "at least one event is required"));
+            out.push(msg(
+                "events",
+                "VALUE_REQUIRED",
+                "at least one event is required",
+            ));
             return out;
         }
     };
@@ -219,7 +226,11 @@ fn check_event(i: usize, e: &Value, out: &mut Vec<Value>) {
     };
     let name = e.get("name").and_then(Value::as_str).unwrap_or("");
     if name.is_empty() {
-        out.push(msg(format!("{base}.name"), "VALUE_REQUIRED", "event name is required"));
+        out.push(msg(
+            format!("{base}.name"),
+            "VALUE_REQUIRED",
+            "event name is required",
+        ));
     } else if !good_name(name, MAX_NAME_LEN) {
         out.push(msg(
             format!("{base}.name"),
@@ -247,7 +258,11 @@ fn check_event(i: usize, e: &Value, out: &mut Vec<Value>) {
         None => &empty,
         Some(Value::Object(p)) => p,
         Some(_) => {
-            out.push(msg(format!("{base}.params"), "VALUE_INVALID", "params is an object"));
+            out.push(msg(
+                format!("{base}.params"),
+                "VALUE_INVALID",
+                "params is an object",
+            ));
             return;
         }
     };
@@ -261,7 +276,11 @@ fn check_event(i: usize, e: &Value, out: &mut Vec<Value>) {
     for (k, v) in params {
         let path = format!("{base}.params.{k}");
         if !good_name(k, MAX_NAME_LEN) || reserved_prefix(k) {
-            out.push(msg(&path, "NAME_INVALID", format!("param name {k:?} is invalid")));
+            out.push(msg(
+                &path,
+                "NAME_INVALID",
+                format!("param name {k:?} is invalid"),
+            ));
         }
         if k == "items" {
             let Some(items) = v.as_array() else {
@@ -303,13 +322,11 @@ fn check_event(i: usize, e: &Value, out: &mut Vec<Value>) {
                 "VALUE_REQUIRED",
                 "currency is required when value is set",
             )),
-            Some(c) if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) => {
-                out.push(msg(
-                    format!("{base}.params.currency"),
-                    "VALUE_INVALID",
-                    format!("{c:?} is not an ISO-4217 currency code"),
-                ))
-            }
+            Some(c) if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) => out.push(msg(
+                format!("{base}.params.currency"),
+                "VALUE_INVALID",
+                format!("{c:?} is not an ISO-4217 currency code"),
+            )),
             _ => {}
         }
     }

@@ -1,0 +1,409 @@
+//! Event → Amplitude payloads: HTTP V2 events (route `httpapi`), Group Identify
+//! identifications (route `groupidentify`) and user mappings (route `usermap`).
+//!
+//! Every payload of the `httpapi` route is exactly one Amplitude event, so an index in a 400
+//! answer is an index into the batch.
+
+use super::settings::AmplitudeSettings;
+use destination_kit::event::lenient_f64;
+use destination_kit::{CallType, Event, Mapped, Payload};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// Route of HTTP V2 events.
+pub const HTTPAPI: &str = "httpapi";
+/// Route of Group Identify calls.
+pub const GROUPIDENTIFY: &str = "groupidentify";
+/// Route of User Mapping calls.
+pub const USERMAP: &str = "usermap";
+
+/// Id values Amplitude refuses (case-insensitive).
+pub const INVALID_IDS: &[&str] = &[
+    "anonymous",
+    "null",
+    "none",
+    "nil",
+    "undefined",
+    "unknown",
+    "0",
+    "-1",
+    "00000000-0000-0000-0000-000000000000",
+    "lmy47d",
+];
+
+/// Whether Amplitude takes `id` as a user or device id.
+pub fn valid_id(id: &str, min: usize) -> bool {
+    id.chars().count() >= min && !INVALID_IDS.iter().any(|b| b.eq_ignore_ascii_case(id))
+}
+
+/// `user_properties`: plain (`$set` implied on ordinary events) or an explicit `$set`.
+#[derive(Debug, Clone, Copy)]
+pub enum UserProps<'a> {
+    /// As is (ordinary events).
+    Plain(&'a Map<String, Value>),
+    /// `{"$set": map}` (`$identify`).
+    Set(&'a Map<String, Value>),
+    /// `{"$set": {key: value}}` (group membership).
+    SetOne(&'a str, &'a str),
+}
+
+impl Serialize for UserProps<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            UserProps::Plain(m) => m.serialize(s),
+            UserProps::Set(m) => {
+                let mut o = s.serialize_map(Some(1))?;
+                o.serialize_entry("$set", m)?;
+                o.end()
+            }
+            UserProps::SetOne(k, v) => {
+                let mut o = s.serialize_map(Some(1))?;
+                o.serialize_entry("$set", &One(k, v))?;
+                o.end()
+            }
+        }
+    }
+}
+
+/// A one-entry JSON object.
+#[derive(Debug, Clone, Copy)]
+pub struct One<'a>(pub &'a str, pub &'a str);
+
+impl Serialize for One<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut o = s.serialize_map(Some(1))?;
+        o.serialize_entry(self.0, self.1)?;
+        o.end()
+    }
+}
+
+/// One HTTP V2 event.
+#[derive(Debug, Clone, Serialize)]
+pub struct AmpEvent<'a> {
+    /// Event name.
+    pub event_type: Cow<'a, str>,
+    /// `userId`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<&'a str>,
+    /// `anonymousId`, else `context.device.id`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<&'a str>,
+    /// Event time, Unix milliseconds.
+    pub time: i64,
+    /// Dedup key: messageId (`{messageId}-{n}` for product events).
+    pub insert_id: Cow<'a, str>,
+    /// Event properties.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_properties: Option<&'a Map<String, Value>>,
+    /// User properties.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_properties: Option<UserProps<'a>>,
+    /// Group membership.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<One<'a>>,
+    /// Revenue: price of one unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<f64>,
+    /// Revenue: units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<i64>,
+    /// Revenue amount (negative for refunds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<f64>,
+    /// Revenue: product id.
+    #[serde(rename = "productId", skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<Cow<'a, str>>,
+    /// Revenue type (`Purchase`, `Refund`).
+    #[serde(rename = "revenueType", skip_serializing_if = "Option::is_none")]
+    pub revenue_type: Option<&'static str>,
+    /// `context.ip`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<&'a str>,
+    /// `context.device.type`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<&'a str>,
+    /// `context.os.name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_name: Option<&'a str>,
+    /// `context.os.version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<&'a str>,
+    /// `context.device.manufacturer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_manufacturer: Option<&'a str>,
+    /// `context.device.model`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_model: Option<&'a str>,
+    /// `context.network.carrier`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<&'a str>,
+    /// `context.locale`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<&'a str>,
+    /// `context.app.version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<&'a str>,
+    /// `context.location.country`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<&'a str>,
+    /// `context.location.region`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<&'a str>,
+    /// `context.location.city`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub city: Option<&'a str>,
+    /// `context.location.latitude`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location_lat: Option<f64>,
+    /// `context.location.longitude`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location_lng: Option<f64>,
+    /// `context.userAgent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<&'a str>,
+    /// `context.library` as `name/version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub library: Option<String>,
+}
+
+/// One Group Identify identification.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupIdentification<'a> {
+    /// The group type (settings `group_type`).
+    pub group_type: &'a str,
+    /// `groupId`.
+    pub group_value: Cow<'a, str>,
+    /// `{"$set": traits}`.
+    pub group_properties: UserProps<'a>,
+}
+
+/// One user mapping.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserMapping<'a> {
+    /// `previousId`: the id being mapped.
+    pub user_id: &'a str,
+    /// `userId`: the id it maps to.
+    pub global_user_id: &'a str,
+}
+
+fn text(v: Option<&Value>) -> Option<Cow<'_, str>> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        _ => None,
+    }
+}
+
+fn int(v: Option<&Value>) -> Option<i64> {
+    let f = lenient_f64(v?)?;
+    (f.fract() == 0.0 && f.abs() < 9e15).then_some(f as i64)
+}
+
+/// The spec event name when recognised, else the raw track name.
+fn event_name<'a>(ev: &Event<'a>) -> &'a str {
+    match ev.spec() {
+        Some(s) => s.kind().name,
+        None => ev.message().event().unwrap_or_default(),
+    }
+}
+
+/// The common part of every event: ids, time, insert_id and context fields.
+fn base<'a>(
+    ev: &Event<'a>,
+    event_type: Cow<'a, str>,
+    user_id: Option<&'a str>,
+    device_id: Option<&'a str>,
+) -> AmpEvent<'a> {
+    let msg = ev.message();
+    let ctx = msg.context();
+    let loc = ctx.location();
+    let lnum = |k: &str| loc.and_then(|l| l.get(k)).and_then(lenient_f64);
+    AmpEvent {
+        event_type,
+        user_id,
+        device_id,
+        time: ev.timestamp_millis(),
+        insert_id: Cow::Borrowed(ev.message_id()),
+        event_properties: None,
+        user_properties: None,
+        groups: None,
+        price: None,
+        quantity: None,
+        revenue: None,
+        product_id: None,
+        revenue_type: None,
+        ip: ctx.ip(),
+        platform: ctx.nested_str("device", "type"),
+        os_name: ctx.nested_str("os", "name"),
+        os_version: ctx.nested_str("os", "version"),
+        device_manufacturer: ctx.nested_str("device", "manufacturer"),
+        device_model: ctx.nested_str("device", "model"),
+        carrier: ctx.nested_str("network", "carrier"),
+        language: ctx.locale(),
+        app_version: ctx.nested_str("app", "version"),
+        country: ctx.nested_str("location", "country"),
+        region: ctx.nested_str("location", "region"),
+        city: ctx.nested_str("location", "city"),
+        location_lat: lnum("latitude"),
+        location_lng: lnum("longitude"),
+        user_agent: ctx.user_agent(),
+        library: ctx.library().and_then(|l| {
+            let name = l.get("name")?.as_str()?;
+            Some(match l.get("version").and_then(Value::as_str) {
+                Some(v) => format!("{name}/{v}"),
+                None => name.to_string(),
+            })
+        }),
+    }
+}
+
+/// The ids: `userId` must be valid when present (else the event would be attributed to no one
+/// or to a device only, so it is rejected); `anonymousId` (else `context.device.id`) is dropped
+/// when Amplitude would refuse it; at least one must remain.
+fn ids<'a>(
+    s: &AmplitudeSettings,
+    ev: &Event<'a>,
+) -> Result<(Option<&'a str>, Option<&'a str>), String> {
+    let msg = ev.message();
+    let min = s.min_id();
+    let user = msg.user_id();
+    if let Some(u) = user
+        && !valid_id(u, min)
+    {
+        return Err(format!(
+            "userId {u:?} is not an id Amplitude accepts (at least {min} characters, not a placeholder such as \"null\"); set min_id_length for shorter ids"
+        ));
+    }
+    let device = msg
+        .anonymous_id()
+        .or_else(|| msg.context().nested_str("device", "id"))
+        .filter(|d| valid_id(d, min));
+    if user.is_none() && device.is_none() {
+        return Err(format!(
+            "Amplitude needs a user_id or device_id of at least {min} characters that is not a placeholder (userId, anonymousId or context.device.id)"
+        ));
+    }
+    Ok((user, device))
+}
+
+/// Map one event (see the table in [`super`]).
+pub fn map(s: &AmplitudeSettings, ev: &Event<'_>) -> Mapped {
+    let msg = ev.message();
+    if msg.call() == CallType::Alias {
+        let (Some(prev), Some(user)) = (msg.previous_id(), msg.user_id()) else {
+            return Mapped::invalid(
+                "alias needs userId and previousId for Amplitude's User Mapping API",
+            );
+        };
+        return Mapped::one(Payload::json(
+            USERMAP,
+            &UserMapping {
+                user_id: prev,
+                global_user_id: user,
+            },
+        ));
+    }
+    let (user, device) = match ids(s, ev) {
+        Ok(v) => v,
+        Err(r) => return Mapped::invalid(r),
+    };
+    let props = msg.properties();
+    let ctx_traits = msg.context().traits().filter(|t| !t.is_empty());
+    match msg.call() {
+        CallType::Identify => {
+            let mut e = base(ev, Cow::Borrowed("$identify"), user, device);
+            e.user_properties = msg.traits().map(UserProps::Set);
+            Mapped::one(Payload::json(HTTPAPI, &e))
+        }
+        CallType::Group => {
+            let Some(gid) = text(msg.get("groupId")) else {
+                return Mapped::invalid("groupId: required for an Amplitude group");
+            };
+            let gid_ref: &str = &gid;
+            let mut e = base(ev, Cow::Borrowed("$identify"), user, device);
+            e.groups = Some(One(&s.group_type, gid_ref));
+            e.user_properties = Some(UserProps::SetOne(&s.group_type, gid_ref));
+            let mut out = vec![Payload::json(HTTPAPI, &e)];
+            if let Some(t) = msg
+                .get("traits")
+                .and_then(Value::as_object)
+                .filter(|t| !t.is_empty())
+            {
+                out.push(Payload::json(
+                    GROUPIDENTIFY,
+                    &GroupIdentification {
+                        group_type: &s.group_type,
+                        group_value: Cow::Borrowed(gid_ref),
+                        group_properties: UserProps::Set(t),
+                    },
+                ));
+            }
+            Mapped::Send(out)
+        }
+        CallType::Page | CallType::Screen => {
+            let kind = if msg.call() == CallType::Page {
+                "Page"
+            } else {
+                "Screen"
+            };
+            let name = match msg.name().filter(|n| !n.is_empty()) {
+                Some(n) => Cow::Owned(format!("Viewed {n}")),
+                None => Cow::Owned(format!("Viewed {kind}")),
+            };
+            let mut e = base(ev, name, user, device);
+            e.event_properties = props;
+            e.user_properties = ctx_traits.map(UserProps::Plain);
+            Mapped::one(Payload::json(HTTPAPI, &e))
+        }
+        _ => track(ev, user, device, props, ctx_traits),
+    }
+}
+
+fn track<'a>(
+    ev: &Event<'a>,
+    user: Option<&'a str>,
+    device: Option<&'a str>,
+    props: Option<&'a Map<String, Value>>,
+    ctx_traits: Option<&'a Map<String, Value>>,
+) -> Mapped {
+    let name = event_name(ev);
+    let mut e = base(ev, Cow::Borrowed(name), user, device);
+    e.event_properties = props;
+    e.user_properties = ctx_traits.map(UserProps::Plain);
+    let get = |k: &str| props.and_then(|p| p.get(k));
+    match name {
+        "Order Completed" => {
+            e.revenue = get("revenue")
+                .and_then(lenient_f64)
+                .or_else(|| get("total").and_then(lenient_f64));
+            e.price = get("price").and_then(lenient_f64);
+            e.quantity = int(get("quantity"));
+            e.product_id = text(get("productId")).or_else(|| text(get("product_id")));
+            e.revenue_type = Some("Purchase");
+            let mut out = vec![Payload::json(HTTPAPI, &e)];
+            if let Some(Value::Array(products)) = get("products") {
+                for (n, p) in products.iter().enumerate() {
+                    let Some(p) = p.as_object() else { continue };
+                    let mut pe = base(ev, Cow::Borrowed("Product Purchased"), user, device);
+                    pe.insert_id = Cow::Owned(format!("{}-{n}", ev.message_id()));
+                    pe.event_properties = Some(p);
+                    pe.user_properties = e.user_properties;
+                    out.push(Payload::json(HTTPAPI, &pe));
+                }
+            }
+            Mapped::Send(out)
+        }
+        "Order Refunded" => {
+            let amount = get("revenue")
+                .and_then(lenient_f64)
+                .or_else(|| get("total").and_then(lenient_f64))
+                .or_else(|| get("value").and_then(lenient_f64));
+            e.revenue = amount.map(|a| -a.abs());
+            e.revenue_type = amount.map(|_| "Refund");
+            Mapped::one(Payload::json(HTTPAPI, &e))
+        }
+        _ => Mapped::one(Payload::json(HTTPAPI, &e)),
+    }
+}

@@ -1,0 +1,1 @@
+//! Amplitude unit tests.
