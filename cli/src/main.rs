@@ -6,11 +6,16 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod bench;
 mod cmd;
 
 /// destination-kit's command line.
 #[derive(Parser, Debug)]
-#[command(name = "destkit", version, about = "Deliver Segment events to partner destinations")]
+#[command(
+    name = "destkit",
+    version,
+    about = "Deliver Segment events to partner destinations"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

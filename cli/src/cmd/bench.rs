@@ -1,13 +1,441 @@
-//! `destkit bench` — not built yet.
+//! `destkit bench`: end-to-end throughput and memory, measured in one run on the same events
+//! against the parse floor.
+//!
+//! Phases, each streaming the same input file from the start:
+//! 1. **parse floor** — `serde_json::from_slice::<Value>` of every line (the least any pipeline
+//!    must do);
+//! 2. **recognise** — `Message::from_slice` + `validate` + spec recognition;
+//! 3. **map** — 2 plus the destination's `map` (no I/O);
+//! 4. **pipeline** — parse → validate → dedup → map → batch → HTTP → classify → account, into a
+//!    local partner on 127.0.0.1 that answers like the partner's success response. Lines are
+//!    read and parsed on a reader thread and handed to the runtime in chunks (that is how
+//!    `deliver` runs too).
+//!
+//! Peak RSS is the process high-water mark (`VmHWM`); input is streamed, queues are bounded, and
+//! per-event outcomes are not collected, so it stays flat in the number of events.
 
+use crate::bench::{generate, sink};
+use destination_kit::event::{Message, Record};
+use destination_kit::runtime::{DeliveryConfig, Runtime};
+use destination_kit::spec::SpecEvent;
+use destination_kit::{DynDestination, Event, Mapped};
+use serde::Serialize;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 /// Arguments of `destkit bench`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Destination slug.
+    #[arg(long, default_value = "amplitude")]
+    pub destination: String,
+    /// Generate this many events (deterministic, `--seed`); default 200000.
+    #[arg(long, conflicts_with = "input")]
+    pub events: Option<u64>,
+    /// Read events from this JSON-lines file instead.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Payloads per request (default: the destination's limit; 1 = no batching).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Seed of the generated events.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Extra settings JSON merged over the mock partner's (e.g. `{"now": "2024-05-01T13:00:00Z"}`).
+    #[arg(long)]
+    pub settings: Option<String>,
+    /// Skip the isolated phases; run only the pipeline (for memory runs).
+    #[arg(long)]
+    pub pipeline_only: bool,
+}
+
+/// What `destkit bench --json` prints.
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    /// Destination slug.
+    pub destination: String,
+    /// Events in the input.
+    pub events: u64,
+    /// Input bytes.
+    pub input_bytes: u64,
+    /// Payloads per request used.
+    pub batch_size: usize,
+    /// Events/s of the parse floor.
+    pub parse_floor_eps: f64,
+    /// Events/s of parse + validate + spec recognition.
+    pub recognise_eps: f64,
+    /// Events/s of parse + validate + recognise + map.
+    pub map_eps: f64,
+    /// Events/s of the whole pipeline into the local partner.
+    pub pipeline_eps: f64,
+    /// `pipeline_eps / parse_floor_eps`.
+    pub pipeline_to_floor: f64,
+    /// CPU seconds (user + system, all threads) the pipeline phase used.
+    pub pipeline_cpu_s: f64,
+    /// Pipeline events per CPU-second.
+    pub pipeline_events_per_cpu_s: f64,
+    /// Process peak resident memory, MB.
+    pub peak_rss_mb: f64,
+    /// Requests the local partner received.
+    pub requests: u64,
+    /// Body bytes the local partner received.
+    pub bytes_sent: u64,
+    /// Events delivered (the rest are counted in `report`).
+    pub delivered: u64,
+    /// The runtime's full report for the pipeline phase.
+    pub report: destination_kit::DeliveryReport,
+}
 
 /// Run `destkit bench`.
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("destkit bench: not built yet");
-    ExitCode::from(2)
+pub fn run(args: Args) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("destkit bench: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(bench(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("destkit bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn bench(args: Args) -> Result<ExitCode, String> {
+    let entry = destinations::registry::find(&args.destination).ok_or_else(|| {
+        format!(
+            "unknown destination {:?}; one of: {}",
+            args.destination,
+            destinations::registry::slugs()
+        )
+    })?;
+
+    // The input: a file, or generated events in a temporary file (streamed by every phase).
+    let _tmp;
+    let input: PathBuf = match &args.input {
+        Some(p) => p.clone(),
+        None => {
+            let n = args.events.unwrap_or(200_000);
+            let dir = std::env::temp_dir().join(format!("destkit-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let path = dir.join("events.jsonl");
+            let f = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut w = BufWriter::with_capacity(1 << 20, f);
+            let start_ms = chrono::Utc::now().timestamp_millis() - 3_600_000;
+            generate::write_events(&mut w, n, args.seed, start_ms)
+                .and_then(|_| w.flush())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            _tmp = TempDir(dir);
+            path
+        }
+    };
+    let input_bytes = std::fs::metadata(&input)
+        .map_err(|e| format!("{}: {e}", input.display()))?
+        .len();
+
+    // Settings: the mock partner's (fake credentials), plus the user's, pointed at the sink.
+    let mock = (entry.start_mock)().await;
+    let mut settings = mock.settings.clone();
+    if let Some(extra) = &args.settings {
+        let extra: serde_json::Value =
+            serde_json::from_str(extra).map_err(|e| format!("--settings: {e}"))?;
+        if let (Some(s), Some(x)) = (settings.as_object_mut(), extra.as_object()) {
+            for (k, v) in x {
+                s.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let no_content = entry.slug == "ga4";
+    let sink = sink::start(no_content).map_err(|e| format!("local partner: {e}"))?;
+    let endpoint = if entry.slug == "adobe-media" {
+        mock.uri()
+    } else {
+        sink.url.clone()
+    };
+    let dest = (entry.configure)(settings, Some(&endpoint)).map_err(|e| e.to_string())?;
+    let info = dest.info();
+    let batch_size = args
+        .batch_size
+        .unwrap_or(info.batch.events)
+        .clamp(1, info.batch.events.max(1));
+
+    let (mut floor_eps, mut recognise_eps, mut map_eps) = (0.0, 0.0, 0.0);
+    let mut events = 0;
+    if !args.pipeline_only {
+        let (n, secs) = phase(&input, |line| {
+            serde_json::from_slice::<serde_json::Value>(line).is_ok()
+        })?;
+        events = n;
+        floor_eps = n as f64 / secs;
+        let (n, secs) = phase(&input, |line| match Message::from_slice(line) {
+            Ok(m) => {
+                let valid = m.validate().is_empty();
+                let spec = m.event().and_then(|_| SpecEvent::from_message(&m));
+                valid && !matches!(spec, Some(Err(_)))
+            }
+            Err(_) => false,
+        })?;
+        recognise_eps = n as f64 / secs;
+        let (n, secs) = phase(&input, |line| map_one(dest.as_ref(), line))?;
+        map_eps = n as f64 / secs;
+    }
+
+    // The pipeline.
+    let config = DeliveryConfig::default()
+        .concurrency(args.concurrency)
+        .batch_size(batch_size);
+    let runtime = Runtime::new(dest.clone(), config).collect_events(false);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Record>>(64);
+    let path = input.clone();
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let reader = std::thread::spawn(move || -> Result<(), String> {
+        let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut r = BufReader::with_capacity(1 << 20, f);
+        let mut buf = Vec::with_capacity(4096);
+        let mut chunk = Vec::with_capacity(512);
+        let mut line_no = 0;
+        loop {
+            buf.clear();
+            let n = r
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            let line = buf.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            chunk.push(Record {
+                line: line_no,
+                batch_index: None,
+                result: Message::from_slice(line),
+            });
+            if chunk.len() == 512 {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(512));
+                if tx.blocking_send(full).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = tx.blocking_send(chunk);
+        }
+        Ok(())
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|c| (futures::stream::iter(c), rx))
+    });
+    let result = runtime
+        .deliver_stream(futures::StreamExt::flatten(stream))
+        .await;
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    reader
+        .join()
+        .map_err(|_| "the reader thread panicked".to_string())??;
+    let report = result.report;
+    if events == 0 {
+        events = report.input;
+    }
+    let pipeline_eps = report.input as f64 / secs;
+    let out = BenchReport {
+        destination: entry.slug.to_string(),
+        events,
+        input_bytes,
+        batch_size,
+        parse_floor_eps: floor_eps.round(),
+        recognise_eps: recognise_eps.round(),
+        map_eps: map_eps.round(),
+        pipeline_eps: pipeline_eps.round(),
+        pipeline_to_floor: if floor_eps > 0.0 {
+            (pipeline_eps / floor_eps * 1000.0).round() / 1000.0
+        } else {
+            0.0
+        },
+        pipeline_cpu_s: (cpu * 100.0).round() / 100.0,
+        pipeline_events_per_cpu_s: if cpu > 0.0 {
+            (report.input as f64 / cpu).round()
+        } else {
+            0.0
+        },
+        peak_rss_mb: peak_rss_mb(),
+        requests: sink
+            .stats
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed),
+        bytes_sent: sink.stats.bytes.load(std::sync::atomic::Ordering::Relaxed),
+        delivered: report.delivered,
+        report,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&out).unwrap_or_default());
+    } else {
+        print_table(&out);
+    }
+    Ok(if out.report.adds_up() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn map_one(dest: &dyn DynDestination, line: &[u8]) -> bool {
+    let Ok(m) = Message::from_slice(line) else {
+        return false;
+    };
+    if !m.validate().is_empty() {
+        return false;
+    }
+    let spec = match m.event().and_then(|_| SpecEvent::from_message(&m)) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(_)) => return false,
+        None => None,
+    };
+    let Some(time) = m.event_time() else {
+        return false;
+    };
+    let ev = Event::new(&m, spec.as_ref(), time);
+    matches!(dest.map(&ev), Mapped::Send(_))
+}
+
+/// Stream the file and apply `f` to every non-blank line; returns (lines, seconds).
+fn phase(path: &Path, mut f: impl FnMut(&[u8]) -> bool) -> Result<(u64, f64), String> {
+    let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut r = BufReader::with_capacity(1 << 20, file);
+    let mut buf = Vec::with_capacity(4096);
+    let mut n = 0u64;
+    let mut ok = 0u64;
+    let t0 = Instant::now();
+    loop {
+        buf.clear();
+        let read = r
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        let line = buf.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        n += 1;
+        ok += u64::from(f(line));
+    }
+    let secs = t0.elapsed().as_secs_f64().max(1e-9);
+    std::hint::black_box(ok);
+    Ok((n, secs))
+}
+
+fn print_table(r: &BenchReport) {
+    println!(
+        "destkit bench — {} — {} events ({:.1} MB), batch size {}",
+        r.destination,
+        r.events,
+        r.input_bytes as f64 / 1e6,
+        r.batch_size
+    );
+    println!("{:<34} {:>14}", "phase", "events/s");
+    println!(
+        "{:<34} {:>14.0}",
+        "parse floor (serde_json Value)", r.parse_floor_eps
+    );
+    println!(
+        "{:<34} {:>14.0}",
+        "parse + validate + recognise", r.recognise_eps
+    );
+    println!("{:<34} {:>14.0}", "… + map", r.map_eps);
+    println!(
+        "{:<34} {:>14.0}",
+        "full pipeline (HTTP, 127.0.0.1)", r.pipeline_eps
+    );
+    println!("pipeline / floor: {:.3}", r.pipeline_to_floor);
+    println!(
+        "pipeline CPU: {:.2} s ({:.0} events per CPU-second)",
+        r.pipeline_cpu_s, r.pipeline_events_per_cpu_s
+    );
+    println!(
+        "requests: {}, bytes sent: {}, peak RSS: {:.1} MB",
+        r.requests, r.bytes_sent, r.peak_rss_mb
+    );
+    let rep = &r.report;
+    println!(
+        "outcomes: delivered {}, duplicate {}, filtered {}, rejected {}, failed {}, expired {} (input {})",
+        rep.delivered,
+        rep.duplicate,
+        rep.filtered,
+        rep.rejected,
+        rep.failed,
+        rep.expired,
+        rep.input
+    );
+}
+
+/// The process's peak resident set (VmHWM), MB; 0 where /proc is missing.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| (kb / 1024.0 * 10.0).round() / 10.0)
+        .unwrap_or(0.0)
+}
+
+/// User + system CPU seconds of the whole process (all threads), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // fields after the parenthesised command name; utime and stime are fields 14 and 15
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // rest starts at field 3 (state), so field 14 is index 11
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rss_and_cpu_readers_work_on_linux() {
+        if std::path::Path::new("/proc/self/status").exists() {
+            assert!(super::peak_rss_mb() > 0.0);
+            let mut x = 0u64;
+            for i in 0..5_000_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            std::hint::black_box(x);
+            assert!(super::cpu_seconds() >= 0.0);
+        }
+    }
 }
