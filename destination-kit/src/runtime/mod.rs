@@ -313,7 +313,7 @@ impl Runtime {
         }
         if aborted {
             d.abort_all("shutdown: the drain timeout passed before delivery");
-            while let Some(i) = input.next().await {
+            while !input_done && let Some(i) = input.next().await {
                 d.report.input += 1;
                 let message_id = i
                     .result

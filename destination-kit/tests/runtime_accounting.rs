@@ -1,0 +1,156 @@
+//! Every input event ends in exactly one outcome; rejected, failed and expired go to the dead
+//! letter with the event, the reason, the attempts and the last status.
+
+#[path = "runtime_support.rs"]
+mod support;
+
+use destination_kit::Outcome;
+use serde_json::json;
+use std::time::Duration;
+use support::*;
+use wiremock::matchers::{body_string_contains, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[tokio::test]
+async fn every_kind_of_input_gets_one_outcome() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("\"m-fail\""))
+        .respond_with(ResponseTemplate::new(400).set_body_string("bad"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("\"m-slow\""))
+        .respond_with(ResponseTemplate::new(503))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let lines = [
+        track("m-ok", "2026-01-02T03:04:05Z"),
+        "{not json".to_string(),
+        json!({"type": "track", "event": "x", "messageId": "m-noid", "timestamp": "2026-01-02T03:04:05Z"}).to_string(),
+        json!({"type": "page", "name": "Home", "userId": "u", "messageId": "m-page", "timestamp": "2026-01-02T03:04:05Z"}).to_string(),
+        json!({"type": "track", "event": "x", "userId": "u", "messageId": "m-all-off", "timestamp": "2026-01-02T03:04:05Z", "integrations": {"All": false}}).to_string(),
+        json!({"type": "track", "event": "x", "userId": "u", "messageId": "m-name-off", "timestamp": "2026-01-02T03:04:05Z", "integrations": {"Test Dest": false}}).to_string(),
+        json!({"type": "track", "event": "x", "userId": "u", "messageId": "m-all-off-but-on", "timestamp": "2026-01-02T03:04:05Z", "integrations": {"All": false, "Test Dest": true}}).to_string(),
+        json!({"type": "track", "event": "Unsupported Thing", "userId": "u", "messageId": "m-unsup", "timestamp": "2026-01-02T03:04:05Z"}).to_string(),
+        json!({"type": "track", "event": "x", "userId": "u", "messageId": "m-invalid", "timestamp": "2026-01-02T03:04:05Z", "properties": {"invalid": true}}).to_string(),
+        track("m-ok", "2026-01-02T03:04:05Z"),
+        track("m-fail", "2026-01-02T03:04:05Z"),
+        track("m-slow", "2026-01-02T03:04:05Z"),
+    ];
+    let input = lines.join("\n");
+    let dir = tempfile::tempdir().unwrap();
+    let dl = dir.path().join("dead.jsonl");
+    let cfg = config().max_retry_duration(Duration::from_secs(30));
+    let (rt, _c) = runtime(TestDest::default(), &server.uri(), cfg);
+    let r = rt
+        .with_dead_letter(&dl)
+        .deliver_bytes(input.as_bytes())
+        .await;
+    check(&r);
+    let rep = &r.report;
+    assert_eq!(rep.input, 12);
+    assert_eq!(rep.delivered, 2, "{:#?}", r.events);
+    assert_eq!(rep.duplicate, 1);
+    assert_eq!(rep.filtered, 4);
+    assert_eq!(rep.rejected, 3);
+    assert_eq!(rep.failed, 1);
+    assert_eq!(rep.expired, 1);
+    assert!(rep.has_problems());
+    let names: Vec<&str> = r.events.iter().map(|e| e.outcome.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "delivered",
+            "rejected",
+            "rejected",
+            "filtered",
+            "filtered",
+            "filtered",
+            "delivered",
+            "filtered",
+            "rejected",
+            "duplicate",
+            "failed",
+            "expired"
+        ]
+    );
+    // reasons name the field and the problem
+    let reason = |i: usize| r.events[i].outcome.reason().unwrap_or("").to_string();
+    assert!(reason(1).contains("not valid JSON"), "{}", reason(1));
+    assert!(reason(2).contains("userId"), "{}", reason(2));
+    assert!(reason(3).contains("page"), "{}", reason(3));
+    assert!(reason(4).contains("opt-out"), "{}", reason(4));
+    assert!(reason(7).contains("no such event"), "{}", reason(7));
+    assert!(reason(8).contains("properties.invalid"), "{}", reason(8));
+
+    let text = std::fs::read_to_string(&dl).unwrap();
+    let entries: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(entries.len(), 5, "{text}");
+    let by_outcome = |o: &str| entries.iter().filter(|e| e["outcome"] == o).count();
+    assert_eq!(
+        (
+            by_outcome("rejected"),
+            by_outcome("failed"),
+            by_outcome("expired")
+        ),
+        (3, 1, 1)
+    );
+    let failed = entries.iter().find(|e| e["outcome"] == "failed").unwrap();
+    assert_eq!(failed["message_id"], "m-fail");
+    assert_eq!(failed["kind"], "client");
+    assert_eq!(failed["attempts"], 1);
+    assert_eq!(failed["last_status"], 400);
+    assert_eq!(failed["event"]["messageId"], "m-fail");
+    assert_eq!(failed["event"]["type"], "track");
+    assert!(failed["reason"].as_str().unwrap().contains("400"));
+    let expired = entries.iter().find(|e| e["outcome"] == "expired").unwrap();
+    assert_eq!(expired["last_status"], 503);
+    assert!(expired["attempts"].as_u64().unwrap() >= 2);
+    let bad_json = entries.iter().find(|e| e["line"] == 2).unwrap();
+    assert_eq!(bad_json["raw"], "{not json");
+    assert!(bad_json["event"].is_null());
+}
+
+#[tokio::test]
+async fn a_batch_envelope_document_keeps_positions() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let doc = json!({"batch": [
+        serde_json::from_str::<serde_json::Value>(&track("b1", "2026-01-02T03:04:05Z")).unwrap(),
+        {"type": "nope"},
+        serde_json::from_str::<serde_json::Value>(&track("b2", "2026-01-02T03:04:05Z")).unwrap(),
+    ]});
+    let (rt, _c) = runtime(TestDest::batched(10), &server.uri(), config());
+    let r = rt.deliver_bytes(doc.to_string().as_bytes()).await;
+    check(&r);
+    assert_eq!((r.report.delivered, r.report.rejected), (2, 1));
+    assert_eq!(r.events[1].batch_index, Some(1));
+    assert!(
+        matches!(&r.events[1].outcome, Outcome::Rejected { reason } if reason.contains("batch[1].type"))
+    );
+    assert_eq!(received(&server).await, 1);
+}
+
+#[tokio::test]
+async fn an_empty_input_adds_up_to_nothing() {
+    let server = MockServer::start().await;
+    let (rt, _c) = runtime(TestDest::default(), &server.uri(), config());
+    let r = rt.deliver_bytes(b"\n\n  \n").await;
+    check(&r);
+    assert_eq!(r.report.input, 0);
+    assert_eq!(received(&server).await, 0);
+}
