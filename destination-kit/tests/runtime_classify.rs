@@ -258,12 +258,14 @@ async fn connection_refused_is_retried_until_the_budget() {
 #[tokio::test]
 async fn dns_failure_is_a_transient_transport_error() {
     let server = always(ResponseTemplate::new(200)).await;
-    let mut dest = TestDest::default();
-    dest.send_hook = Some(Arc::new(|n| {
-        (n == 0).then(|| {
-            TransportError::Connect("dns error: failed to lookup address information".into())
-        })
-    }));
+    let dest = TestDest {
+        send_hook: Some(Arc::new(|n| {
+            (n == 0).then(|| {
+                TransportError::Connect("dns error: failed to lookup address information".into())
+            })
+        })),
+        ..TestDest::default()
+    };
     let sends = dest.sends.clone();
     let (rt, clock) = runtime(dest, &server.uri(), config());
     let r = rt.deliver_bytes(&events(1)).await;

@@ -8,3 +8,4 @@ pub mod webhook;
 pub mod mixpanel;
 pub mod ga4;
 pub mod amplitude;
+pub mod braze;
