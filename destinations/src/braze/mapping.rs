@@ -1,0 +1,705 @@
+//! Event → Braze `/users/track` objects (`attributes`, `events`, `purchases` parts) and
+//! `/users/merge` updates.
+
+use super::settings::BrazeSettings;
+use chrono::{DateTime, TimeDelta, Utc};
+use destination_kit::{CallType, Event, Mapped, Payload};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::{Map, Value, json};
+use std::borrow::Cow;
+
+/// Route of `/users/track` payloads.
+pub const ROUTE_TRACK: &str = "track";
+/// Route of `/users/merge` payloads (alias).
+pub const ROUTE_MERGE: &str = "merge";
+/// Part of attribute objects.
+pub const PART_ATTRIBUTES: &str = "attributes";
+/// Part of event objects.
+pub const PART_EVENTS: &str = "events";
+/// Part of purchase objects (not produced: Braze deprecates them for the eCommerce events).
+pub const PART_PURCHASES: &str = "purchases";
+/// `alias_label` of user aliases made from `anonymousId`.
+pub const ANONYMOUS_LABEL: &str = "anonymous_id";
+/// How far ahead of now an event time may be (Braze replaces a future time by the receipt time).
+pub const FUTURE_LIMIT: TimeDelta = TimeDelta::hours(1);
+
+/// One of Braze's recommended eCommerce events: its name, required and optional properties.
+#[derive(Debug, Clone, Copy)]
+pub struct EcommerceSchema {
+    /// The exact event name.
+    pub name: &'static str,
+    /// Properties that must be present.
+    pub required: &'static [&'static str],
+    /// Properties that may be present (custom data goes only in `metadata`).
+    pub optional: &'static [&'static str],
+}
+
+/// The six recommended eCommerce events (strict schema: exact names, required fields, money ≥ 0,
+/// custom fields only in `metadata`).
+pub const ECOMMERCE: &[EcommerceSchema] = &[
+    EcommerceSchema {
+        name: "ecommerce.product_viewed",
+        required: &[
+            "product_id",
+            "product_name",
+            "variant_id",
+            "price",
+            "currency",
+            "source",
+        ],
+        optional: &["image_url", "product_url", "type", "metadata"],
+    },
+    EcommerceSchema {
+        name: "ecommerce.cart_updated",
+        required: &["cart_id", "currency", "products", "source", "action"],
+        optional: &["total_value", "metadata"],
+    },
+    EcommerceSchema {
+        name: "ecommerce.checkout_started",
+        required: &[
+            "checkout_id",
+            "total_value",
+            "currency",
+            "products",
+            "source",
+        ],
+        optional: &["cart_id", "metadata"],
+    },
+    EcommerceSchema {
+        name: "ecommerce.order_placed",
+        required: &["order_id", "total_value", "currency", "products", "source"],
+        optional: &["cart_id", "total_discounts", "discounts", "metadata"],
+    },
+    EcommerceSchema {
+        name: "ecommerce.order_refunded",
+        required: &["order_id", "total_value", "currency", "products", "source"],
+        optional: &["total_discounts", "discounts", "metadata"],
+    },
+    EcommerceSchema {
+        name: "ecommerce.order_cancelled",
+        required: &[
+            "order_id",
+            "total_value",
+            "currency",
+            "products",
+            "source",
+            "cancel_reason",
+        ],
+        optional: &["total_discounts", "discounts", "metadata"],
+    },
+];
+
+/// Fields each entry of `products[]` needs.
+pub const PRODUCT_REQUIRED: &[&str] = &[
+    "product_id",
+    "product_name",
+    "variant_id",
+    "quantity",
+    "price",
+];
+/// Fields an entry of `products[]` may add.
+pub const PRODUCT_OPTIONAL: &[&str] = &["image_url", "product_url", "metadata"];
+/// Money fields that must be ≥ 0.
+pub const MONEY: &[&str] = &["price", "total_value", "total_discounts"];
+
+// ---- identity --------------------------------------------------------------------------------
+
+/// A user alias (`{alias_name, alias_label}`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct UserAlias<'a> {
+    /// The alias (the anonymousId).
+    pub alias_name: &'a str,
+    /// Its label.
+    pub alias_label: &'static str,
+}
+
+/// Who an object is about: `external_id` (userId), else a `user_alias` from anonymousId with
+/// `_update_existing_only: false` so Braze creates the alias-only profile.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Who<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_alias: Option<UserAlias<'a>>,
+    #[serde(
+        rename = "_update_existing_only",
+        skip_serializing_if = "Option::is_none"
+    )]
+    update_existing_only: Option<bool>,
+}
+
+impl<'a> Who<'a> {
+    /// The identifier of an event, or `None` when it has neither userId nor anonymousId.
+    pub fn of(ev: &Event<'a>) -> Option<Who<'a>> {
+        let msg = ev.message();
+        if let Some(u) = msg.user_id() {
+            return Some(Who {
+                external_id: Some(u),
+                user_alias: None,
+                update_existing_only: None,
+            });
+        }
+        msg.anonymous_id().map(|a| Who {
+            external_id: None,
+            user_alias: Some(UserAlias {
+                alias_name: a,
+                alias_label: ANONYMOUS_LABEL,
+            }),
+            update_existing_only: Some(false),
+        })
+    }
+}
+
+// ---- custom events (the hot path) ------------------------------------------------------------
+
+/// Custom properties without keys Braze refuses (a leading `$`, empty names).
+pub(crate) struct CleanProps<'a> {
+    props: Option<&'a Map<String, Value>>,
+    extra: Vec<(&'static str, &'a Value)>,
+}
+
+impl Serialize for CleanProps<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in &self.extra {
+            m.serialize_entry(k, v)?;
+        }
+        for (k, v) in self.props.into_iter().flatten() {
+            if !k.is_empty() && !k.starts_with('$') && !self.extra.iter().any(|(e, _)| e == k) {
+                m.serialize_entry(k, v)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// One `events[]` object.
+#[derive(Serialize)]
+pub(crate) struct BrazeEvent<'a, P: Serialize> {
+    #[serde(flatten)]
+    who: Who<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_id: Option<&'a str>,
+    name: Cow<'a, str>,
+    time: String,
+    properties: P,
+}
+
+fn event_payload<P: Serialize>(
+    s: &BrazeSettings,
+    ev: &Event<'_>,
+    who: Who<'_>,
+    name: Cow<'_, str>,
+    properties: P,
+) -> Payload {
+    let e = BrazeEvent {
+        who,
+        app_id: s.app_id.as_deref(),
+        name,
+        time: ev.timestamp_iso(),
+        properties,
+    };
+    Payload::json(ROUTE_TRACK, &e).part(PART_EVENTS)
+}
+
+fn custom_event(s: &BrazeSettings, ev: &Event<'_>, who: Who<'_>, name: &str) -> Payload {
+    event_payload(
+        s,
+        ev,
+        who,
+        Cow::Borrowed(name),
+        CleanProps {
+            props: ev.properties(),
+            extra: Vec::new(),
+        },
+    )
+}
+
+fn attributes_payload(who: Who<'_>, attrs: Map<String, Value>) -> Payload {
+    let mut obj = match serde_json::to_value(who) {
+        Ok(Value::Object(o)) => o,
+        _ => Map::new(),
+    };
+    obj.extend(attrs);
+    Payload::json(ROUTE_TRACK, &obj).part(PART_ATTRIBUTES)
+}
+
+// ---- entry point -----------------------------------------------------------------------------
+
+/// The spec name of a recognised specced event (v1 aliases normalised to the v2 name).
+pub fn spec_name(ev: &Event<'_>) -> Option<&'static str> {
+    ev.spec().map(|s| s.kind().name)
+}
+
+fn check_time(ev: &Event<'_>, now: DateTime<Utc>) -> Result<(), Mapped> {
+    if ev.time() > now + FUTURE_LIMIT {
+        return Err(Mapped::invalid(format!(
+            "timestamp {}: more than 1 hour after now ({}); Braze would replace it by the time of receipt",
+            ev.timestamp_iso(),
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
+    Ok(())
+}
+
+/// Map one event (see the table in the module docs).
+pub fn map(s: &BrazeSettings, ev: &Event<'_>) -> Mapped {
+    if ev.call() == CallType::Alias {
+        return map_alias(ev);
+    }
+    if let Err(m) = check_time(ev, s.now()) {
+        return m;
+    }
+    let Some(who) = Who::of(ev) else {
+        return Mapped::invalid("userId/anonymousId: Braze needs external_id or a user alias");
+    };
+    match ev.call() {
+        CallType::Track => map_track(s, ev, who),
+        CallType::Page | CallType::Screen => map_view(s, ev, who),
+        CallType::Identify => map_identify(ev, who),
+        CallType::Group => map_group(ev, who),
+        CallType::Alias => unreachable!("handled above"),
+    }
+}
+
+fn map_track(s: &BrazeSettings, ev: &Event<'_>, who: Who<'_>) -> Mapped {
+    let spec = spec_name(ev);
+    let name = spec.unwrap_or_else(|| ev.event().unwrap_or_default());
+    if let Some(spec) = spec {
+        if let Some(p) = ecommerce_event(s, ev, who, spec) {
+            return Mapped::one(p);
+        }
+        match spec {
+            "Unsubscribed" => {
+                let mut attrs = Map::new();
+                match ev.props().get("list_id").and_then(id_string) {
+                    Some(list) => {
+                        attrs.insert(
+                            "subscription_groups".into(),
+                            json!([{"subscription_group_id": list, "subscription_state": "unsubscribed"}]),
+                        );
+                    }
+                    None => {
+                        attrs.insert("email_subscribe".into(), json!("unsubscribed"));
+                    }
+                }
+                return Mapped::Send(vec![
+                    attributes_payload(who, attrs),
+                    custom_event(s, ev, who, name),
+                ]);
+            }
+            "Email Marked as Spam" => {
+                let mut attrs = Map::new();
+                attrs.insert("marked_email_as_spam_at".into(), json!(ev.timestamp_iso()));
+                return Mapped::Send(vec![
+                    attributes_payload(who, attrs),
+                    custom_event(s, ev, who, name),
+                ]);
+            }
+            _ => {}
+        }
+    }
+    if name.is_empty() {
+        return Mapped::invalid("event: Braze needs an event name");
+    }
+    Mapped::one(custom_event(s, ev, who, name))
+}
+
+fn map_view(s: &BrazeSettings, ev: &Event<'_>, who: Who<'_>) -> Mapped {
+    let kind = if ev.call() == CallType::Page {
+        "Page"
+    } else {
+        "Screen"
+    };
+    let name = match ev.name().filter(|n| !n.is_empty()) {
+        Some(n) => format!("Viewed {n} {kind}"),
+        None => format!("Viewed {kind}"),
+    };
+    let extra: Vec<(&'static str, &Value)> = ["name", "category"]
+        .into_iter()
+        .filter_map(|k| ev.get(k).map(|v| (k, v)))
+        .collect();
+    Mapped::one(event_payload(
+        s,
+        ev,
+        who,
+        Cow::Owned(name),
+        CleanProps {
+            props: ev.properties(),
+            extra,
+        },
+    ))
+}
+
+/// Segment traits Braze has a standard profile field for (handled here, not copied as custom).
+const HANDLED_TRAITS: &[&str] = &[
+    "email",
+    "firstName",
+    "first_name",
+    "lastName",
+    "last_name",
+    "phone",
+    "birthday",
+    "gender",
+    "address",
+];
+
+fn gender(v: &str) -> Option<&'static str> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "m" | "male" | "man" => Some("M"),
+        "f" | "female" | "woman" => Some("F"),
+        "o" | "other" => Some("O"),
+        "n" | "not applicable" => Some("N"),
+        "p" | "prefer not to say" => Some("P"),
+        _ => None,
+    }
+}
+
+fn map_identify(ev: &Event<'_>, who: Who<'_>) -> Mapped {
+    let msg = ev.message();
+    let Some(traits) = msg.get("traits").and_then(Value::as_object) else {
+        return Mapped::unsupported("identify without traits: no attribute to set");
+    };
+    let mut a = Map::new();
+    let str_trait = |camel: &str| msg.trait_value(camel).and_then(Value::as_str);
+    for (braze, seg) in [
+        ("email", "email"),
+        ("first_name", "firstName"),
+        ("last_name", "lastName"),
+        ("phone", "phone"),
+    ] {
+        if let Some(v) = str_trait(seg) {
+            a.insert(braze.into(), json!(v));
+        }
+    }
+    if let Some(b) = str_trait("birthday")
+        && b.len() >= 10
+        && chrono::NaiveDate::parse_from_str(&b[..10], "%Y-%m-%d").is_ok()
+    {
+        a.insert("dob".into(), json!(&b[..10]));
+    }
+    if let Some(g) = str_trait("gender").and_then(gender) {
+        a.insert("gender".into(), json!(g));
+    }
+    if let Some(addr) = traits.get("address").and_then(Value::as_object) {
+        if let Some(c) = addr.get("country").and_then(Value::as_str) {
+            a.insert("country".into(), json!(c));
+        }
+        if let Some(c) = addr.get("city").and_then(Value::as_str) {
+            a.insert("home_city".into(), json!(c));
+        }
+    }
+    for (k, v) in traits {
+        if HANDLED_TRAITS.contains(&k.as_str()) || k.starts_with('$') || k.is_empty() {
+            continue;
+        }
+        a.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    if a.is_empty() {
+        return Mapped::unsupported("identify without traits: no attribute to set");
+    }
+    Mapped::one(attributes_payload(who, a))
+}
+
+fn id_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn map_group(ev: &Event<'_>, who: Who<'_>) -> Mapped {
+    let Some(group) = ev.get("groupId").and_then(id_string) else {
+        return Mapped::invalid("groupId: missing");
+    };
+    let mut a = Map::new();
+    a.insert("segment_groups".into(), json!({"add": [group]}));
+    Mapped::one(attributes_payload(who, a))
+}
+
+fn map_alias(ev: &Event<'_>) -> Mapped {
+    let (Some(prev), Some(user)) = (ev.previous_id().filter(|p| !p.is_empty()), ev.user_id())
+    else {
+        return Mapped::invalid("alias: needs previousId and userId");
+    };
+    let update = json!({
+        "identifier_to_merge": {"user_alias": {"alias_name": prev, "alias_label": ANONYMOUS_LABEL}},
+        "identifier_to_keep": {"external_id": user},
+    });
+    Mapped::one(Payload::json(ROUTE_MERGE, &update))
+}
+
+// ---- eCommerce -------------------------------------------------------------------------------
+
+/// A number or numeric string.
+fn num(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .filter(|f: &f64| f.is_finite())
+}
+
+fn money(v: Option<&Value>) -> Option<f64> {
+    num(v).filter(|f| *f >= 0.0)
+}
+
+/// Keys of a Segment product that become Braze product fields (the rest goes to `metadata`).
+const PRODUCT_KEYS: &[&str] = &[
+    "product_id",
+    "name",
+    "variant",
+    "quantity",
+    "price",
+    "image_url",
+    "url",
+];
+
+/// A Segment product → a Braze product, or `None` when a required field cannot be derived:
+/// `product_id` (else `sku`), `product_name` ← `name`, `variant_id` ← `variant`, else `sku`, else
+/// the product id; `quantity` defaults to 1; `price` must be a number ≥ 0.
+fn product(p: &Map<String, Value>) -> Option<Value> {
+    product_without(p, &[])
+}
+
+/// [`product`], leaving the keys in `skip` out of its `metadata` (event-level keys when the
+/// product is read from the event's top level).
+fn product_without(p: &Map<String, Value>, skip: &[&str]) -> Option<Value> {
+    let id = p
+        .get("product_id")
+        .and_then(id_string)
+        .or_else(|| p.get("sku").and_then(id_string))?;
+    let name = p
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())?;
+    let variant = p
+        .get("variant")
+        .and_then(id_string)
+        .or_else(|| p.get("sku").and_then(id_string))
+        .unwrap_or_else(|| id.clone());
+    let quantity = match num(p.get("quantity")) {
+        None => 1,
+        Some(q) if q >= 1.0 && q.fract() == 0.0 => q as i64,
+        Some(_) => return None,
+    };
+    let price = money(p.get("price"))?;
+    let mut out = Map::new();
+    out.insert("product_id".into(), json!(id));
+    out.insert("product_name".into(), json!(name));
+    out.insert("variant_id".into(), json!(variant));
+    out.insert("quantity".into(), json!(quantity));
+    out.insert("price".into(), json!(price));
+    if let Some(u) = p.get("image_url").and_then(Value::as_str) {
+        out.insert("image_url".into(), json!(u));
+    }
+    if let Some(u) = p.get("url").and_then(Value::as_str) {
+        out.insert("product_url".into(), json!(u));
+    }
+    let mut meta = metadata(p, PRODUCT_KEYS);
+    meta.retain(|k, _| !skip.contains(&k.as_str()));
+    if !meta.is_empty() {
+        out.insert("metadata".into(), Value::Object(meta));
+    }
+    Some(Value::Object(out))
+}
+
+fn metadata(p: &Map<String, Value>, used: &[&str]) -> Map<String, Value> {
+    p.iter()
+        .filter(|(k, _)| !used.contains(&k.as_str()) && !k.starts_with('$') && !k.is_empty())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn products(props: &Map<String, Value>) -> Option<Vec<Value>> {
+    match props.get("products") {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Array(a)) => a.iter().map(|p| p.as_object().and_then(product)).collect(),
+        Some(_) => None,
+    }
+}
+
+/// A recommended eCommerce event for the six spec events Braze has one for; `None` (→ plain
+/// custom event) for the others, and when a required field cannot be derived or money is < 0.
+fn ecommerce_event(
+    s: &BrazeSettings,
+    ev: &Event<'_>,
+    who: Who<'_>,
+    spec: &'static str,
+) -> Option<Payload> {
+    let p = ev.props();
+    let currency = || {
+        p.get("currency")
+            .and_then(Value::as_str)
+            .unwrap_or(&s.default_currency)
+            .to_string()
+    };
+    let source = || {
+        p.get("source")
+            .and_then(Value::as_str)
+            .unwrap_or(&s.ecommerce_source)
+            .to_string()
+    };
+    let mut out = Map::new();
+    let (name, used): (&str, &[&str]) = match spec {
+        "Product Viewed" => {
+            let Some(Value::Object(prod)) = product(p) else {
+                return None;
+            };
+            for k in [
+                "product_id",
+                "product_name",
+                "variant_id",
+                "price",
+                "image_url",
+                "product_url",
+            ] {
+                if let Some(v) = prod.get(k) {
+                    out.insert(k.into(), v.clone());
+                }
+            }
+            out.insert("currency".into(), json!(currency()));
+            out.insert("source".into(), json!(source()));
+            (
+                "ecommerce.product_viewed",
+                &[
+                    "product_id",
+                    "name",
+                    "variant",
+                    "price",
+                    "image_url",
+                    "url",
+                    "currency",
+                    "source",
+                ],
+            )
+        }
+        "Product Added" | "Product Removed" => {
+            let cart = p.get("cart_id").and_then(id_string)?;
+            // the product is the event's top level; its custom keys go in the product's metadata
+            let prod = product_without(p, &["cart_id", "currency", "source"])?;
+            out.insert("cart_id".into(), json!(cart));
+            out.insert("currency".into(), json!(currency()));
+            out.insert("products".into(), json!([prod]));
+            out.insert("source".into(), json!(source()));
+            let action = if spec == "Product Added" {
+                "add"
+            } else {
+                "remove"
+            };
+            out.insert("action".into(), json!(action));
+            (
+                "ecommerce.cart_updated",
+                &[
+                    "cart_id",
+                    "product_id",
+                    "sku",
+                    "name",
+                    "variant",
+                    "quantity",
+                    "price",
+                    "image_url",
+                    "url",
+                    "currency",
+                    "source",
+                ],
+            )
+        }
+        "Checkout Started" => {
+            let id = p
+                .get("checkout_id")
+                .and_then(id_string)
+                .or_else(|| p.get("order_id").and_then(id_string))?;
+            let total = money(p.get("total"))
+                .or_else(|| money(p.get("value")))
+                .or_else(|| money(p.get("revenue")))?;
+            out.insert("checkout_id".into(), json!(id));
+            out.insert("total_value".into(), json!(total));
+            out.insert("currency".into(), json!(currency()));
+            out.insert("products".into(), Value::Array(products(p)?));
+            out.insert("source".into(), json!(source()));
+            if let Some(c) = p.get("cart_id").and_then(id_string) {
+                out.insert("cart_id".into(), json!(c));
+            }
+            (
+                "ecommerce.checkout_started",
+                &[
+                    "checkout_id",
+                    "order_id",
+                    "total",
+                    "value",
+                    "revenue",
+                    "currency",
+                    "products",
+                    "source",
+                    "cart_id",
+                ],
+            )
+        }
+        "Order Completed" | "Order Refunded" | "Order Cancelled" => {
+            let id = p.get("order_id").and_then(id_string)?;
+            let total = money(p.get("total")).or_else(|| money(p.get("revenue")))?;
+            out.insert("order_id".into(), json!(id));
+            out.insert("total_value".into(), json!(total));
+            out.insert("currency".into(), json!(currency()));
+            out.insert("products".into(), Value::Array(products(p)?));
+            out.insert("source".into(), json!(source()));
+            if let Some(d) = p.get("discount") {
+                out.insert("total_discounts".into(), json!(money(Some(d))?));
+                if let Some(code) = p.get("coupon").and_then(Value::as_str) {
+                    out.insert(
+                        "discounts".into(),
+                        json!([{"code": code, "amount": money(Some(d))?}]),
+                    );
+                }
+            }
+            let name = match spec {
+                "Order Completed" => {
+                    if let Some(c) = p.get("cart_id").and_then(id_string) {
+                        out.insert("cart_id".into(), json!(c));
+                    }
+                    "ecommerce.order_placed"
+                }
+                "Order Refunded" => "ecommerce.order_refunded",
+                _ => {
+                    let reason = p
+                        .get("cancel_reason")
+                        .or_else(|| p.get("reason"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("unspecified");
+                    out.insert("cancel_reason".into(), json!(reason));
+                    "ecommerce.order_cancelled"
+                }
+            };
+            (
+                name,
+                &[
+                    "order_id",
+                    "total",
+                    "revenue",
+                    "currency",
+                    "products",
+                    "source",
+                    "discount",
+                    "cart_id",
+                    "cancel_reason",
+                    "reason",
+                ],
+            )
+        }
+        _ => return None,
+    };
+    // cart_updated: the custom keys already are in the product's metadata
+    let meta = if name == "ecommerce.cart_updated" {
+        Map::new()
+    } else {
+        metadata(p, used)
+    };
+    if !meta.is_empty() {
+        out.insert("metadata".into(), Value::Object(meta));
+    }
+    Some(event_payload(s, ev, who, Cow::Borrowed(name), out))
+}
