@@ -19,7 +19,8 @@
 //! assert_eq!(m.to_value()["x_custom"], 1);
 //! ```
 
-use crate::error::{FieldError, LineError, ParseError, describe};
+use crate::error::describe;
+pub use crate::error::{FieldError, LineError, ParseError};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -1026,33 +1027,42 @@ impl<'a> Context<'a> {
 /// A space instead of `T` is accepted; a missing offset is an error (Segment timestamps are
 /// always zoned).
 pub fn parse_datetime(s: &str) -> Result<DateTime<FixedOffset>, String> {
-    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Ok(d);
-    }
-    // RFC 3339 allows a space; chrono's rfc3339 parser accepts it, so also try common variants:
-    // a lower-case 't'/'z', or an offset without a colon (+0200).
+    // chrono's RFC 3339 parser also accepts a space or `t` for `T` and `z` for `Z`.
+    let rfc = match DateTime::parse_from_rfc3339(s) {
+        Ok(d) => return Ok(d),
+        Err(e) => e,
+    };
+    // ISO-8601 offsets without a colon (`+0200`).
     if let Ok(d) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Ok(d);
     }
-    // Byte offsets 10 and 11 may fall inside a multi-byte character: slice with `get`.
-    let looks_zoneless = s.len() >= 19
-        && !s.ends_with('Z')
-        && !s.ends_with('z')
-        && s.get(10..).is_some_and(|t| !t.contains('+'))
-        && s.get(11..).is_some_and(|t| !t.contains('-'));
-    if looks_zoneless
-        && (chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
-            || chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").is_ok())
-    {
+    let shown = || describe(&Value::String(s.to_string()));
+    let naive = |fmt: &str| chrono::NaiveDateTime::parse_from_str(s, fmt).is_ok();
+    if naive("%Y-%m-%dT%H:%M:%S%.f") || naive("%Y-%m-%d %H:%M:%S%.f") {
         return Err(format!(
             "not an ISO-8601 date with an offset: {} has no time zone (add Z or +00:00)",
-            describe(&Value::String(s.to_string()))
+            shown()
         ));
     }
-    Err(format!(
-        "not an ISO-8601 date: {}",
-        describe(&Value::String(s.to_string()))
-    ))
+    if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() {
+        return Err(format!(
+            "not an ISO-8601 date-time: {} is a date without a time",
+            shown()
+        ));
+    }
+    if !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!(
+            "not an ISO-8601 date: {} looks like a Unix epoch; send an ISO-8601 string",
+            shown()
+        ));
+    }
+    if rfc.kind() == chrono::format::ParseErrorKind::OutOfRange {
+        return Err(format!(
+            "not a valid date: {} has a field out of range",
+            shown()
+        ));
+    }
+    Err(format!("not an ISO-8601 date: {}", shown()))
 }
 
 // ---- documents and streams -----------------------------------------------------------------
