@@ -9,3 +9,4 @@ pub mod mixpanel;
 pub mod ga4;
 pub mod amplitude;
 pub mod braze;
+pub mod intercom;
