@@ -349,7 +349,7 @@ fn gender(v: &str) -> Option<&'static str> {
     match v.trim().to_ascii_lowercase().as_str() {
         "m" | "male" | "man" => Some("M"),
         "f" | "female" | "woman" => Some("F"),
-        "o" | "other" => Some("O"),
+        "o" | "other" | "non-binary" | "nonbinary" => Some("O"),
         "n" | "not applicable" => Some("N"),
         "p" | "prefer not to say" => Some("P"),
         _ => None,
