@@ -212,7 +212,7 @@ pub fn malformed() -> Vec<Malformed> {
 }
 
 fn from_hex(h: &str) -> Option<Vec<u8>> {
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return None;
     }
     (0..h.len())
