@@ -201,7 +201,7 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
         .concurrency(args.concurrency)
         .batch_size(batch_size);
     let runtime = Runtime::new(dest.clone(), config).collect_events(false);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Record>>(64);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Record>>(4);
     let path = input.clone();
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
