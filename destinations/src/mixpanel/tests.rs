@@ -428,3 +428,78 @@ async fn quirk_engage_answers_zero_means_failed() {
     assert_eq!(reqs[0].url.query(), Some("ip=0"));
     assert!(reqs[0].headers.get("authorization").is_none());
 }
+
+#[test]
+fn snapshot_order_completed_with_product_purchased() {
+    let order = json!({
+        "checkout_id": "c1", "order_id": "o1", "total": 27.5, "revenue": 25.0, "currency": "EUR",
+        "coupon": "HIVER",
+        "products": [
+            {"product_id": "p1", "sku": "S-1", "name": "Monopoly", "price": 19, "quantity": 1},
+            {"product_id": "p2", "sku": "S-2", "name": "Uno", "price": 3.5, "quantity": 2, "currency": "EUR"}
+        ]
+    });
+    let raw = payloads(map_with(&settings(), track("Order Completed", "m-oc", order.clone())));
+    // the product's own currency does not duplicate the order's: no duplicate JSON keys
+    assert_eq!(raw[2].body.get().matches("\"currency\"").count(), 1);
+    let req = request_for(&settings(), track("Order Completed", "m-oc", order));
+    let body = req["body"].as_array().unwrap();
+    assert_eq!(body.len(), 3);
+    let t = body[0]["properties"]["time"].as_i64().unwrap();
+    assert_eq!(body[1]["properties"]["time"], t - 1);
+    assert_eq!(body[2]["properties"]["time"], t - 2);
+    assert_eq!(body[1]["properties"]["$insert_id"], "m-oc-p0");
+    assert_eq!(body[2]["properties"]["$insert_id"], "m-oc-p1");
+    insta::assert_json_snapshot!("order_completed", req);
+}
+
+#[test]
+fn snapshot_v1_alias_is_sent_under_the_v2_name() {
+    let req = request_for(
+        &settings(),
+        track(
+            "Completed Order",
+            "m-v1",
+            json!({"order_id": "o9", "total": 1}),
+        ),
+    );
+    assert_eq!(req["body"][0]["event"], "Order Completed");
+    assert_eq!(req["body"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn snapshot_video_live_chat_email() {
+    insta::assert_json_snapshot!(
+        "video_content_playing",
+        request_for(
+            &settings(),
+            track(
+                "Video Content Playing",
+                "m-vid",
+                json!({"session_id": "s1", "asset_id": "a1", "title": "Pilot", "position": 120, "total_length": 1800})
+            )
+        )
+    );
+    insta::assert_json_snapshot!(
+        "live_chat_conversation_started",
+        request_for(
+            &settings(),
+            track(
+                "Live Chat Conversation Started",
+                "m-chat",
+                json!({"agent_id": "ag1", "agent_name": "Sam", "conversation_id": "cv1"})
+            )
+        )
+    );
+    insta::assert_json_snapshot!(
+        "email_link_clicked",
+        request_for(
+            &settings(),
+            track(
+                "Email Link Clicked",
+                "m-email",
+                json!({"email_id": "e1", "campaign_id": "c1", "link_id": "l1", "link_url": "https://x.example"})
+            )
+        )
+    );
+}
