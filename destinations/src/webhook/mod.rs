@@ -82,6 +82,11 @@ pub fn configure(
     settings: serde_json::Value,
     endpoint: Option<&str>,
 ) -> Result<Arc<dyn DynDestination>, SettingsError> {
+    let mut settings = settings;
+    // with an endpoint, `url` may be left out of the settings
+    if let (Some(e), serde_json::Value::Object(m)) = (endpoint, &mut settings) {
+        m.entry("url").or_insert_with(|| e.into());
+    }
     let mut s: WebhookSettings = parse_settings(settings)?;
     if let Some(e) = endpoint {
         s.set_endpoint(e);
