@@ -56,6 +56,9 @@ pub struct Args {
     /// Skip the isolated phases; run only the pipeline (for memory runs).
     #[arg(long)]
     pub pipeline_only: bool,
+    /// Send to this partner URL (e.g. a separate-process sink) instead of the in-process one.
+    #[arg(long)]
+    pub endpoint: Option<String>,
 }
 
 /// What `destkit bench --json` prints.
@@ -162,11 +165,14 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
         }
     }
     let no_content = entry.slug == "ga4";
-    let sink = sink::start(no_content).map_err(|e| format!("local partner: {e}"))?;
-    let endpoint = if entry.slug == "adobe-media" {
-        mock.uri()
-    } else {
-        sink.url.clone()
+    let sink = match &args.endpoint {
+        Some(_) => None,
+        None => Some(sink::start(no_content).map_err(|e| format!("local partner: {e}"))?),
+    };
+    let endpoint = match (&args.endpoint, &sink) {
+        (Some(e), _) => e.clone(),
+        _ if entry.slug == "adobe-media" => mock.uri(),
+        (_, s) => s.as_ref().map(|s| s.url.clone()).unwrap_or_default(),
     };
     let dest = (entry.configure)(settings, Some(&endpoint)).map_err(|e| e.to_string())?;
     let info = dest.info();
@@ -278,11 +284,12 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
             0.0
         },
         peak_rss_mb: peak_rss_mb(),
-        requests: sink
-            .stats
-            .requests
-            .load(std::sync::atomic::Ordering::Relaxed),
-        bytes_sent: sink.stats.bytes.load(std::sync::atomic::Ordering::Relaxed),
+        requests: sink.as_ref().map_or(report.requests, |s| {
+            s.stats.requests.load(std::sync::atomic::Ordering::Relaxed)
+        }),
+        bytes_sent: sink.as_ref().map_or(report.bytes_sent, |s| {
+            s.stats.bytes.load(std::sync::atomic::Ordering::Relaxed)
+        }),
         delivered: report.delivered,
         report,
     };

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Compare destkit with Segment's own action-destinations engine on the SAME events.jsonl
+# (the peer harness's generator, seed 42) against the SAME kind of sink (the peer's
+# separate-process sink-server.mjs on 127.0.0.1), for Amplitude and GA4, one after the other.
+#
+#   bench/compare-peer.sh [EVENTS]        # default 20000
+#
+# Needs node + npm (the peer harness is installed from the npm registry into a temporary copy)
+# and a release build of destkit (built here). Prints each figure and the ratios, with batching
+# on (destkit's default) and with one event per request (batch size 1, apples to apples: the
+# peer sends one request per event because neither action defines performBatch).
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+events="${1:-20000}"
+peer_src="${PEER_DIR:-$here/../shared/bench/peer-action-destinations}"
+work="${WORK_DIR:-${TMPDIR:-/tmp}/destkit-compare-peer}"
+[ -d "$peer_src" ] || { echo "peer harness not found at $peer_src (set PEER_DIR)" >&2; exit 2; }
+command -v node >/dev/null || { echo "node is required" >&2; exit 2; }
+
+mkdir -p "$work"
+if [ ! -d "$work/node_modules/@segment/action-destinations" ]; then
+  cp "$peer_src"/*.mjs "$peer_src"/package.json "$work"/
+  (cd "$work" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+(cd "$here" && cargo build --release -q -p destkit)
+destkit="$here/target/release/destkit"
+
+(cd "$work" && node gen-events.mjs --events "$events" --seed 42 --out events.jsonl >/dev/null)
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+(cd "$work" && exec node sink-server.mjs --port "$port" >/dev/null 2>&1) &
+sink_pid=$!
+trap 'kill $sink_pid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/__stats" >/dev/null 2>&1 && break; sleep 0.1; done
+
+field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
+results=()
+for dest in amplitude ga4; do
+  # GA4 rejects events older than 72 hours on purpose; the generator's stream starts on
+  # 2024-05-01, so pin GA4's "now" next to it (the events are sent, not rejected).
+  extra='{}'
+  [ "$dest" = ga4 ] && extra='{"now":"2024-05-01T13:00:00Z"}'
+  curl -sf -X POST "http://127.0.0.1:$port/__reset" >/dev/null
+  peer=$(cd "$work" && node bench.mjs --dest "$dest" --mode single --concurrency 8 \
+           --events "$events" --warmup 2000 --sink-port "$port" 2>/dev/null | tail -n 1)
+  peer_eps=$(echo "$peer" | field events_per_sec)
+  peer_rss=$(echo "$peer" | field peak_rss_mb)
+  curl -sf -X POST "http://127.0.0.1:$port/__reset" >/dev/null
+  ours=$("$destkit" bench --destination "$dest" --input "$work/events.jsonl" --json \
+           --endpoint "http://127.0.0.1:$port" --settings "$extra")
+  ours_eps=$(echo "$ours" | field pipeline_eps)
+  ours_rss=$(echo "$ours" | field peak_rss_mb)
+  ours_del=$(echo "$ours" | field delivered)
+  curl -sf -X POST "http://127.0.0.1:$port/__reset" >/dev/null
+  one=$("$destkit" bench --destination "$dest" --input "$work/events.jsonl" --json --pipeline-only \
+           --batch-size 1 --endpoint "http://127.0.0.1:$port" --settings "$extra")
+  one_eps=$(echo "$one" | field pipeline_eps)
+  one_del=$(echo "$one" | field delivered)
+  results+=("$(python3 - "$dest" "$events" "$peer_eps" "$peer_rss" "$ours_eps" "$ours_rss" "$ours_del" "$one_eps" "$one_del" <<'PY'
+import sys
+d, n, pe, pr, oe, orss, od, ee, ed = sys.argv[1:]
+pe, oe, ee = float(pe), float(oe), float(ee)
+print(f"{d:<10} events={n} peer={pe:,.0f}/s ({float(pr):.0f} MB)  "
+      f"destkit batched={oe:,.0f}/s ({float(orss):.0f} MB, delivered {od}) ratio={oe/pe:,.1f}x  "
+      f"destkit batch_size=1 {ee:,.0f}/s (delivered {ed}) ratio={ee/pe:,.1f}x")
+PY
+)")
+done
+printf '%s\n' "${results[@]}"
