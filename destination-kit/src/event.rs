@@ -579,6 +579,43 @@ impl Message {
 
     /// [`Message::validate`] appending into `errs`.
     pub fn validate_into(&self, errs: &mut Vec<FieldError>) {
+        self.validate_shape(errs);
+        if self.call == CallType::Track
+            && let Some(Err(spec_errs)) = crate::spec::SpecEvent::from_message(self)
+        {
+            merge_spec_errors(errs, spec_errs);
+        }
+    }
+
+    /// Validate and recognise in one pass: the errors [`Message::validate`] gives, and the
+    /// specced event when the message is a recognised track call whose typed properties read
+    /// cleanly. Reads the spec properties once, where `validate` followed by
+    /// [`crate::spec::SpecEvent::from_message`] reads them twice.
+    ///
+    /// ```
+    /// use destination_kit::event::Message;
+    /// let m = Message::from_slice(br#"{"type":"track","event":"Order Completed","userId":"u",
+    ///   "messageId":"m","properties":{"order_id":"o1","total":"12.50"}}"#).unwrap();
+    /// let (errors, spec) = m.validate_and_recognise();
+    /// assert!(errors.is_empty());
+    /// assert_eq!(spec.unwrap().kind().name, "Order Completed");
+    /// ```
+    pub fn validate_and_recognise(&self) -> (Vec<FieldError>, Option<crate::spec::SpecEvent>) {
+        let mut errs = Vec::new();
+        self.validate_shape(&mut errs);
+        let spec = match crate::spec::SpecEvent::from_message(self) {
+            Some(Ok(s)) => Some(s),
+            Some(Err(spec_errs)) => {
+                merge_spec_errors(&mut errs, spec_errs);
+                None
+            }
+            None => None,
+        };
+        (errs, spec)
+    }
+
+    /// Every rule but the typed spec properties.
+    fn validate_shape(&self, errs: &mut Vec<FieldError>) {
         let f = &self.fields;
         // identity
         let uid = id_like(f.get("userId"));
@@ -712,14 +749,13 @@ impl Message {
         // reserved traits and properties: checked only when present and not null
         let reserved = |scope: &str,
                         obj: Option<&Map<String, Value>>,
-                        rules: &[(&str, Kind)],
+                        rules: &[(&str, Option<&str>, Kind)],
                         errs: &mut Vec<FieldError>| {
             let Some(obj) = obj else { return };
-            for (key, kind) in rules {
-                let snake = camel_to_snake(key);
+            for &(key, snake, kind) in rules {
                 let found = obj
-                    .get_key_value(*key)
-                    .or_else(|| obj.get_key_value(snake.as_str()));
+                    .get_key_value(key)
+                    .or_else(|| snake.and_then(|k| obj.get_key_value(k)));
                 if let Some((k, v)) = found
                     && let Some(want) = kind.mismatch(v)
                 {
@@ -737,16 +773,15 @@ impl Message {
             CallType::Group => reserved("traits", traits, GROUP_TRAITS, errs),
             CallType::Alias => {}
         }
-        // typed spec properties
-        if self.call == CallType::Track
-            && let Some(Err(spec_errs)) = crate::spec::SpecEvent::from_message(self)
-        {
-            // the spec module re-checks reserved properties such as `revenue`: one error per path
-            for e in spec_errs {
-                if !errs.iter().any(|x| x.path == e.path) {
-                    errs.push(e);
-                }
-            }
+    }
+}
+
+/// Add the spec module's errors, skipping paths already reported (it re-checks reserved
+/// properties such as `revenue`).
+fn merge_spec_errors(errs: &mut Vec<FieldError>, spec_errs: Vec<FieldError>) {
+    for e in spec_errs {
+        if !errs.iter().any(|x| x.path == e.path) {
+            errs.push(e);
         }
     }
 }
@@ -824,59 +859,59 @@ impl Kind {
 }
 
 /// Reserved track properties (catalog `calls.track.reserved_properties`).
-const TRACK_PROPERTIES: &[(&str, Kind)] = &[
-    ("revenue", Kind::Num),
-    ("currency", Kind::Str),
-    ("value", Kind::Num),
+const TRACK_PROPERTIES: &[(&str, Option<&str>, Kind)] = &[
+    ("revenue", None, Kind::Num),
+    ("currency", None, Kind::Str),
+    ("value", None, Kind::Num),
 ];
 
 /// Reserved page properties (catalog `calls.page.reserved_properties`).
-const PAGE_PROPERTIES: &[(&str, Kind)] = &[
-    ("name", Kind::Str),
-    ("path", Kind::Str),
-    ("referrer", Kind::Str),
-    ("search", Kind::Str),
-    ("title", Kind::Str),
-    ("url", Kind::Str),
-    ("keywords", Kind::StrArray),
+const PAGE_PROPERTIES: &[(&str, Option<&str>, Kind)] = &[
+    ("name", None, Kind::Str),
+    ("path", None, Kind::Str),
+    ("referrer", None, Kind::Str),
+    ("search", None, Kind::Str),
+    ("title", None, Kind::Str),
+    ("url", None, Kind::Str),
+    ("keywords", None, Kind::StrArray),
 ];
 
 /// Reserved screen properties (catalog `calls.screen.reserved_properties`).
-const SCREEN_PROPERTIES: &[(&str, Kind)] = &[("name", Kind::Str)];
+const SCREEN_PROPERTIES: &[(&str, Option<&str>, Kind)] = &[("name", None, Kind::Str)];
 
 /// Reserved identify traits (catalog `calls.identify.reserved_traits`, 17). Dates
 /// (`birthday`, `createdAt`) are not checked: clients send dates, date-times and epochs.
-const IDENTIFY_TRAITS: &[(&str, Kind)] = &[
-    ("address", Kind::Obj),
-    ("age", Kind::Num),
-    ("avatar", Kind::Str),
-    ("company", Kind::Obj),
-    ("description", Kind::Str),
-    ("email", Kind::Str),
-    ("firstName", Kind::Str),
-    ("gender", Kind::Str),
-    ("id", Kind::StrOrNum),
-    ("lastName", Kind::Str),
-    ("name", Kind::Str),
-    ("phone", Kind::StrOrNum),
-    ("title", Kind::Str),
-    ("username", Kind::Str),
-    ("website", Kind::Str),
+const IDENTIFY_TRAITS: &[(&str, Option<&str>, Kind)] = &[
+    ("address", None, Kind::Obj),
+    ("age", None, Kind::Num),
+    ("avatar", None, Kind::Str),
+    ("company", None, Kind::Obj),
+    ("description", None, Kind::Str),
+    ("email", None, Kind::Str),
+    ("firstName", Some("first_name"), Kind::Str),
+    ("gender", None, Kind::Str),
+    ("id", None, Kind::StrOrNum),
+    ("lastName", Some("last_name"), Kind::Str),
+    ("name", None, Kind::Str),
+    ("phone", None, Kind::StrOrNum),
+    ("title", None, Kind::Str),
+    ("username", None, Kind::Str),
+    ("website", None, Kind::Str),
 ];
 
 /// Reserved group traits (catalog `calls.group.reserved_traits`, 12).
-const GROUP_TRAITS: &[(&str, Kind)] = &[
-    ("address", Kind::Obj),
-    ("avatar", Kind::Str),
-    ("description", Kind::Str),
-    ("email", Kind::Str),
-    ("employees", Kind::StrOrNum),
-    ("id", Kind::StrOrNum),
-    ("industry", Kind::Str),
-    ("name", Kind::Str),
-    ("phone", Kind::StrOrNum),
-    ("website", Kind::Str),
-    ("plan", Kind::Str),
+const GROUP_TRAITS: &[(&str, Option<&str>, Kind)] = &[
+    ("address", None, Kind::Obj),
+    ("avatar", None, Kind::Str),
+    ("description", None, Kind::Str),
+    ("email", None, Kind::Str),
+    ("employees", None, Kind::StrOrNum),
+    ("id", None, Kind::StrOrNum),
+    ("industry", None, Kind::Str),
+    ("name", None, Kind::Str),
+    ("phone", None, Kind::StrOrNum),
+    ("website", None, Kind::Str),
+    ("plan", None, Kind::Str),
 ];
 
 fn id_like(v: Option<&Value>) -> bool {
