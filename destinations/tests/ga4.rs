@@ -88,6 +88,17 @@ async fn every_spec_event_and_call_adds_up_against_the_validation_server() {
         ),
         (59, 2, 0, 0, 0)
     );
+    let filtered: Vec<&str> = r
+        .events
+        .iter()
+        .filter_map(|e| match &e.outcome {
+            Outcome::Filtered { reason } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(filtered.len(), 2);
+    assert!(filtered[0].contains("at least one event"), "{filtered:?}");
+    assert!(filtered[1].contains("no alias"), "{filtered:?}");
     // every request went to the validation server, which found nothing to object to
     let received = m.partner.received().await;
     assert!(received.iter().all(|q| q.url.path() == "/debug/mp/collect"));

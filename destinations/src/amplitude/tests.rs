@@ -427,3 +427,28 @@ async fn mock_validates_like_amplitude() {
         413
     );
 }
+
+/// The coverage table in the module doc, computed from the canonical fixtures.
+#[test]
+fn coverage_matches_the_documented_table() {
+    use destination_kit::spec::Family;
+    let s = settings();
+    let mut counts = std::collections::BTreeMap::new();
+    for (kind, v) in spec_tests::fixtures::all_spec_events() {
+        let p = payloads(map_with(&s, v));
+        let body: Value = serde_json::from_str(p[0].body.get()).unwrap();
+        assert_eq!(body["event_type"], kind.name);
+        let how = if body.get("revenueType").is_some() {
+            "native"
+        } else {
+            "custom"
+        };
+        *counts.entry((kind.family, how)).or_insert(0) += 1;
+    }
+    let get = |f, h| counts.get(&(f, h)).copied().unwrap_or(0);
+    let table: Vec<(usize, usize)> = Family::ALL
+        .iter()
+        .map(|f| (get(*f, "native"), get(*f, "custom")))
+        .collect();
+    assert_eq!(table, [(2, 26), (0, 17), (0, 4), (0, 6)]);
+}

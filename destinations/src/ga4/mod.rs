@@ -98,8 +98,8 @@ mod tests;
 use async_trait::async_trait;
 use destination_kit::spec::Family;
 use destination_kit::{
-    BatchLimits, CallType, Destination, DestinationInfo, Event, Mapped, PartnerRequest,
-    PartnerResponse, Payload, Verdicts,
+    BatchLimits, Destination, DestinationInfo, Event, Mapped, PartnerRequest, PartnerResponse,
+    Payload, Verdicts,
 };
 pub use settings::{Ga4Settings, Region};
 use std::time::SystemTime;
@@ -118,13 +118,9 @@ impl Destination for Ga4 {
     type Settings = Ga4Settings;
 
     fn info(&self) -> DestinationInfo {
+        // identify and alias are taken and answered `Unsupported` by `map`, so they end
+        // `filtered` with GA4's own reason rather than a generic one.
         DestinationInfo::new("Google Analytics 4", "ga4")
-            .calls([
-                CallType::Track,
-                CallType::Page,
-                CallType::Screen,
-                CallType::Group,
-            ])
             .families(Family::ALL)
             .batch(BatchLimits {
                 events: MAX_EVENTS,
