@@ -16,7 +16,7 @@
 //! assert_eq!(fixtures::all_spec_events().len(), ALL.len());
 //! ```
 
-use destination_kit::event::CallType;
+use destination_kit::event::{CallType, Message};
 use destination_kit::spec::{ALL, Family, SpecEventKind};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -79,6 +79,15 @@ pub fn spec_event(kind: &SpecEventKind) -> Value {
             kind.family.catalog_key()
         )
     })
+}
+
+/// The canonical fixture of `kind` as a parsed [`Message`].
+///
+/// # Panics
+/// When there is no fixture, or it does not parse (a test guards both).
+pub fn spec_message(kind: &SpecEventKind) -> Message {
+    Message::from_value(spec_event(kind))
+        .unwrap_or_else(|e| panic!("fixture of {:?} does not parse: {e}", kind.name))
 }
 
 /// Every spec event of [`ALL`] with its canonical fixture, in catalog order.

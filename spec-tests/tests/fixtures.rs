@@ -133,6 +133,7 @@ fn every_spec_fixture_is_valid_realistic_and_complete() {
                 );
             }
         }
+        assert_eq!(fixtures::spec_message(kind), msg);
         let spec = spec_of(&v);
         assert!(std::ptr::eq(spec.kind(), kind), "{}", kind.name);
         assert_eq!(spec.family(), kind.family);
