@@ -10,3 +10,4 @@ pub mod ga4;
 pub mod amplitude;
 pub mod braze;
 pub mod intercom;
+pub mod adobe_media;

@@ -32,7 +32,7 @@ impl std::fmt::Debug for Entry {
 }
 
 /// Every destination, one line each.
-pub static ALL: &[Entry] = &[crate::webhook::ENTRY, crate::ga4::ENTRY, crate::mixpanel::ENTRY, crate::amplitude::ENTRY, crate::braze::ENTRY, crate::intercom::ENTRY];
+pub static ALL: &[Entry] = &[crate::webhook::ENTRY, crate::ga4::ENTRY, crate::mixpanel::ENTRY, crate::amplitude::ENTRY, crate::braze::ENTRY, crate::intercom::ENTRY, crate::adobe_media::ENTRY];
 
 /// Every destination.
 pub fn all() -> &'static [Entry] {

@@ -1,0 +1,228 @@
+//! Adobe requests: the session protocol. `POST {uri}/api/v1/sessions` with `sessionStart` →
+//! 201 + `Location: /api/v1/sessions/{sid}`; every later event `POST
+//! {uri}/api/v1/sessions/{sid}/events` → 204. The send hook keeps the Adobe session id of each
+//! Segment session, starts sessions on demand, keeps `playerTime.ts` strictly increasing per
+//! session, and on 404/410 (session unknown or closed) starts a new session and resends once.
+
+use super::settings::AdobeMediaSettings;
+use destination_kit::{HttpClient, PartnerRequest, PartnerResponse, Payload, TransportError};
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The state of one Segment session.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// The Adobe session id, while a session is open.
+    pub sid: Option<String>,
+    /// The sessionStart of the session's Playback Started, once seen (reused on restarts).
+    pub start: Option<Value>,
+    /// The last `playerTime.ts` sent on this session.
+    pub last_ts: i64,
+    /// Adobe sessions started for this Segment session.
+    pub started: u32,
+}
+
+/// Sessions by Segment session key (each behind its own async lock, so one session's events go
+/// out one at a time while different sessions proceed in parallel).
+#[derive(Debug, Default)]
+pub struct Sessions(Mutex<HashMap<String, Arc<tokio::sync::Mutex<Session>>>>);
+
+impl Sessions {
+    fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<Session>> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(key.to_string()).or_default().clone()
+    }
+    /// The Adobe session id currently open for a Segment session.
+    pub fn sid(&self, key: &str) -> Option<String> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .and_then(|s| s.try_lock().ok().and_then(|s| s.sid.clone()))
+    }
+    /// Segment sessions known.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+    /// Whether no session is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Deserialize)]
+struct EnvelopeIn<'a> {
+    #[serde(borrow)]
+    event: &'a RawValue,
+    #[serde(default, borrow)]
+    start: Option<&'a RawValue>,
+}
+
+/// Placeholder for the session id in a request built before the session is known.
+pub const SID_PLACEHOLDER: &str = "{sid}";
+
+fn post(settings: &AdobeMediaSettings, path: &str, body: String) -> PartnerRequest {
+    PartnerRequest::post_json(format!("{}{path}", settings.base_url()), body)
+}
+
+/// The request of one payload as it would go out: sessionStart to `/api/v1/sessions`, others to
+/// `/api/v1/sessions/{sid}/events` (`sid` when known, else the `{sid}` placeholder; the send hook
+/// fills it in).
+pub fn build(
+    settings: &AdobeMediaSettings,
+    batch: &[Payload],
+    sid: Option<&str>,
+) -> PartnerRequest {
+    let Some(p) = batch.first() else {
+        return post(settings, "/api/v1/sessions", "{}".into());
+    };
+    let event = serde_json::from_str::<EnvelopeIn<'_>>(p.body.get())
+        .map(|e| e.event.get().to_string())
+        .unwrap_or_else(|_| p.body.get().to_string());
+    if event_type_of(&event) == Some("sessionStart") {
+        post(settings, "/api/v1/sessions", event)
+    } else {
+        let sid = sid.unwrap_or(SID_PLACEHOLDER);
+        post(settings, &format!("/api/v1/sessions/{sid}/events"), event)
+    }
+}
+
+fn event_type_of(raw: &str) -> Option<&'static str> {
+    #[derive(Deserialize)]
+    struct T<'a> {
+        #[serde(rename = "eventType", borrow)]
+        event_type: &'a str,
+    }
+    let t: T<'_> = serde_json::from_str(raw).ok()?;
+    Some(match t.event_type {
+        "sessionStart" => "sessionStart",
+        "sessionEnd" => "sessionEnd",
+        "sessionComplete" => "sessionComplete",
+        _ => "other",
+    })
+}
+
+/// Set `playerTime.ts` to at least `last + 1` and return it.
+fn bump_ts(event: &mut Value, last: i64) -> i64 {
+    let ts = event["playerTime"]["ts"]
+        .as_i64()
+        .unwrap_or(0)
+        .max(last + 1);
+    event["playerTime"]["ts"] = Value::from(ts);
+    ts
+}
+
+/// The sid from a `Location: /api/v1/sessions/{sid}` header.
+pub fn sid_from_location(resp: &PartnerResponse) -> Option<String> {
+    let loc = resp.header("location")?;
+    let path = loc.split('?').next()?.trim_end_matches('/');
+    let sid = path.rsplit('/').next()?;
+    (!sid.is_empty() && path.contains("/sessions/")).then(|| sid.to_string())
+}
+
+/// Start an Adobe session with `start` (its ts bumped past the session's last one). Returns the
+/// answer; on 201 the sid is stored.
+async fn start_session(
+    settings: &AdobeMediaSettings,
+    http: &HttpClient,
+    s: &mut Session,
+    mut start: Value,
+) -> Result<PartnerResponse, TransportError> {
+    let ts = bump_ts(&mut start, s.last_ts);
+    let req = post(settings, "/api/v1/sessions", start.to_string());
+    let resp = http.send(&req).await?;
+    if resp.status == 201 {
+        let sid = sid_from_location(&resp).ok_or_else(|| {
+            TransportError::Other(
+                "Adobe answered 201 to sessionStart without a Location session id".into(),
+            )
+        })?;
+        s.sid = Some(sid);
+        s.last_ts = ts;
+        s.started += 1;
+    }
+    Ok(resp)
+}
+
+/// Send one payload (see the module docs). The answer returned is the one that decides the
+/// payload: the event's own, or the session start's when starting failed.
+pub async fn send(
+    sessions: &Sessions,
+    settings: &AdobeMediaSettings,
+    http: &HttpClient,
+    batch: &[Payload],
+) -> Result<PartnerResponse, TransportError> {
+    let Some(p) = batch.first() else {
+        return http.send(&build(settings, batch, None)).await;
+    };
+    let env: EnvelopeIn<'_> = serde_json::from_str(p.body.get())
+        .map_err(|e| TransportError::Other(format!("malformed payload: {e}")))?;
+    let mut event: Value = serde_json::from_str(env.event.get())
+        .map_err(|e| TransportError::Other(format!("malformed payload: {e}")))?;
+    let fallback: Option<Value> = env.start.and_then(|r| serde_json::from_str(r.get()).ok());
+    let session = sessions.get(&p.route);
+    let mut s = session.lock().await;
+
+    let kind = event_type_of(env.event.get()).unwrap_or("other");
+    if kind == "sessionStart" {
+        s.start = Some(event.clone());
+        s.sid = None;
+        return start_session(settings, http, &mut s, event).await;
+    }
+
+    let start_for = |s: &Session, ts: i64| -> Option<Value> {
+        let mut st = s.start.clone().or_else(|| fallback.clone())?;
+        // a restarted session begins just before the event it carries
+        st["playerTime"]["ts"] = Value::from(ts - 1);
+        Some(st)
+    };
+    let ev_ts = event["playerTime"]["ts"].as_i64().unwrap_or(0);
+    if s.sid.is_none() {
+        let Some(st) = start_for(&s, ev_ts) else {
+            return Err(TransportError::Other(
+                "no sessionStart for this session".into(),
+            ));
+        };
+        let resp = start_session(settings, http, &mut s, st).await?;
+        if s.sid.is_none() {
+            return Ok(resp);
+        }
+    }
+    let mut resp = send_event(settings, http, &mut s, &mut event).await?;
+    if matches!(resp.status, 404 | 410) {
+        // the session is gone (unknown or closed): open a new one and resend once
+        s.sid = None;
+        if let Some(st) = start_for(&s, ev_ts.max(s.last_ts + 1)) {
+            let started = start_session(settings, http, &mut s, st).await?;
+            if s.sid.is_none() {
+                return Ok(started);
+            }
+            resp = send_event(settings, http, &mut s, &mut event).await?;
+        }
+    }
+    if (200..300).contains(&resp.status) && matches!(kind, "sessionEnd" | "sessionComplete") {
+        s.sid = None;
+    }
+    Ok(resp)
+}
+
+async fn send_event(
+    settings: &AdobeMediaSettings,
+    http: &HttpClient,
+    s: &mut Session,
+    event: &mut Value,
+) -> Result<PartnerResponse, TransportError> {
+    let sid = s.sid.clone().unwrap_or_default();
+    let ts = bump_ts(event, s.last_ts);
+    let req = post(
+        settings,
+        &format!("/api/v1/sessions/{sid}/events"),
+        event.to_string(),
+    );
+    let resp = http.send(&req).await?;
+    if (200..300).contains(&resp.status) {
+        s.last_ts = ts;
+    }
+    Ok(resp)
+}
