@@ -1,0 +1,109 @@
+//! Parse + validate + spec recognition over a realistic event mix, beside the floor: plain
+//! `serde_json::from_slice::<serde_json::Value>` of the same bytes, in the same run.
+//!
+//! The mix is `examples/events.jsonl` (every specced event and call, ~1.2 KB each, with full
+//! context), or a small inline mix when that file is absent.
+//!
+//! `cargo bench -p destination-kit --bench parse -- --warm-up-time 1 --measurement-time 5`
+
+use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use destination_kit::event::parse_lines;
+use destination_kit::spec::SpecEvent;
+use serde_json::Value;
+
+const INLINE_MIX: &str = concat!(
+    r#"{"type":"track","event":"Order Completed","userId":"u-1","anonymousId":"a-1","messageId":"m-1","timestamp":"2026-03-04T05:06:07.890Z","sentAt":"2026-03-04T05:06:08.000Z","properties":{"order_id":"o-1","total":"27.50","revenue":25,"currency":"USD","products":[{"product_id":"p1","sku":"S-1","name":"Tent","price":12.5,"quantity":2},{"product_id":"p2","price":"2.50","quantity":1}]},"context":{"ip":"203.0.113.9","library":{"name":"analytics.js","version":"5.2.0"},"page":{"url":"https://x.test/checkout"},"userAgent":"Mozilla/5.0"}}"#,
+    "\n",
+    r#"{"type":"identify","userId":"u-1","messageId":"m-2","timestamp":"2026-03-04T05:06:07Z","traits":{"email":"ada@example.test","firstName":"Ada","age":36,"address":{"city":"London"}},"context":{"locale":"en-GB"}}"#,
+    "\n",
+    r#"{"type":"page","anonymousId":"a-1","messageId":"m-3","timestamp":"2026-03-04T05:06:07Z","name":"Pricing","properties":{"path":"/pricing","url":"https://x.test/pricing"}}"#,
+    "\n",
+    r#"{"type":"track","event":"Video Content Playing","userId":"u-1","messageId":"m-4","timestamp":"2026-03-04T05:06:07Z","properties":{"session_id":"s-1","asset_id":"v-9","position":20,"total_length":600,"title":"Intro"}}"#,
+    "\n",
+);
+
+fn load_mix() -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/events.jsonl");
+    std::fs::read(path).unwrap_or_else(|_| INLINE_MIX.as_bytes().to_vec())
+}
+
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes
+        .split(|b| *b == b'\n')
+        .map(<[u8]>::trim_ascii)
+        .filter(|l| !l.is_empty())
+}
+
+/// The floor: every line to a `serde_json::Value`.
+fn floor(bytes: &[u8]) -> usize {
+    lines(bytes)
+        .filter(|l| serde_json::from_slice::<Value>(l).is_ok())
+        .count()
+}
+
+/// Parse only: every line to a `Message`.
+fn parse_only(bytes: &[u8]) -> usize {
+    parse_lines(bytes).filter(|r| r.result.is_ok()).count()
+}
+
+/// The full front half of the pipeline: parse, validate, recognise the specced event (one pass).
+fn parse_validate_recognise(bytes: &[u8]) -> usize {
+    let mut valid = 0;
+    for rec in parse_lines(bytes) {
+        if let Ok(m) = rec.result {
+            let (errors, spec) = m.validate_and_recognise();
+            valid += usize::from(errors.is_empty());
+            black_box(spec);
+        }
+    }
+    valid
+}
+
+/// The same, as two calls: `validate()` then `SpecEvent::from_message` (reads spec properties
+/// twice).
+fn validate_then_from_message(bytes: &[u8]) -> usize {
+    let mut valid = 0;
+    for rec in parse_lines(bytes) {
+        if let Ok(m) = rec.result {
+            valid += usize::from(m.validate().is_empty());
+            black_box(SpecEvent::from_message(&m));
+        }
+    }
+    valid
+}
+
+fn bench(c: &mut Criterion) {
+    let mix = load_mix();
+    let events = lines(&mix).count() as u64;
+    let bytes = mix.len() as u64;
+    assert_eq!(floor(&mix) as u64, events, "the mix is all JSON");
+    assert_eq!(parse_only(&mix) as u64, events, "the mix is all messages");
+    let runs: [(&str, fn(&[u8]) -> usize); 4] = [
+        ("serde_json_value_floor", floor),
+        ("message_parse", parse_only),
+        ("parse_validate_recognise", parse_validate_recognise),
+        ("validate_then_from_message", validate_then_from_message),
+    ];
+    for (unit, throughput) in [
+        ("bytes", Throughput::Bytes(bytes)),
+        ("events", Throughput::Elements(events)),
+    ] {
+        let mut g = c.benchmark_group(format!("parse_mix_{unit}"));
+        g.throughput(throughput);
+        for (name, f) in runs {
+            // the events view only for the floor and the full path
+            if unit == "events"
+                && !matches!(name, "serde_json_value_floor" | "parse_validate_recognise")
+            {
+                continue;
+            }
+            g.bench_with_input(BenchmarkId::new(name, events), &mix, |b, mix| {
+                b.iter(|| f(black_box(mix)))
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
