@@ -98,14 +98,12 @@ fn every_spec_fixture_is_valid_realistic_and_complete() {
         assert!(msg.timestamp().is_some(), "{}: timestamp", kind.name);
         let ctx = msg.context();
         assert!(ctx.library().is_some(), "{}: context.library", kind.name);
-        if !matches!(kind.name, "Email Bounced" | "Email Delivered") {
-            assert!(ctx.ip().is_some(), "{}: context.ip", kind.name);
-            assert!(
-                ctx.user_agent().is_some(),
-                "{}: context.userAgent",
-                kind.name
-            );
-        }
+        assert!(ctx.ip().is_some(), "{}: context.ip", kind.name);
+        assert!(
+            ctx.user_agent().is_some(),
+            "{}: context.userAgent",
+            kind.name
+        );
         if kind.family == Family::Email {
             assert!(msg.email().is_some(), "{}: context.traits.email", kind.name);
         }
