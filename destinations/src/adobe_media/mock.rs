@@ -92,8 +92,9 @@ impl MockSession {
 #[derive(Default)]
 struct State {
     sessions: Vec<MockSession>,
-    faults: VecDeque<u16>,
+    faults: VecDeque<Option<u16>>,
     latency: Option<Duration>,
+    created: usize,
 }
 
 /// A running mock Media Collection API with its fault-injection builder.
@@ -140,7 +141,17 @@ impl AdobeMediaMock {
 
     /// The next `n` requests (any route) answer `status`.
     pub fn fail_next(self, n: usize, status: u16) -> Self {
-        self.lock().faults.extend(std::iter::repeat_n(status, n));
+        self.lock()
+            .faults
+            .extend(std::iter::repeat_n(Some(status), n));
+        self
+    }
+
+    /// Script the next answers in order: `Some(status)` answers that status, `None` answers
+    /// normally (`[Some(404), None, Some(410)]`: the next request 404, the one after as usual,
+    /// the third 410).
+    pub fn script(self, answers: impl IntoIterator<Item = Option<u16>>) -> Self {
+        self.lock().faults.extend(answers);
         self
     }
 
@@ -213,7 +224,7 @@ impl Respond for Responder {
 }
 
 fn answer(st: &mut State, req: &Request) -> ResponseTemplate {
-    if let Some(status) = st.faults.pop_front() {
+    if let Some(Some(status)) = st.faults.pop_front() {
         let body = if status >= 500 {
             "Internal Server Error"
         } else {
@@ -258,7 +269,8 @@ fn answer(st: &mut State, req: &Request) -> ResponseTemplate {
                     "/api/v1/sessions takes only sessionStart, got {event_type}"
                 ));
             }
-            let sid = format!("sid-{:04}", st.sessions.len() + 1);
+            st.created += 1;
+            let sid = format!("sid-{:04}", st.created);
             st.sessions.push(MockSession {
                 sid: sid.clone(),
                 start: body,
