@@ -630,6 +630,71 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+// ---- what a destination tells the conformance suite -------------------------------------------
+
+/// How a destination's partner de-duplicates: where the event's `messageId` ends up.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum DedupKey {
+    /// The messageId itself reaches the partner's dedup key (`insert_id`, `event_id`, …).
+    #[default]
+    MessageId,
+    /// The partner's key is derived from the messageId (a hash, a prefix …).
+    Derived(fn(&str) -> String),
+    /// The partner has no dedup key; the reason says so (`"Intercom events have none"`).
+    None(&'static str),
+}
+
+/// What a destination tells the conformance suite (`spec-tests`) about itself. Every field is
+/// optional: the defaults suit a destination that sends the messageId as the partner's dedup
+/// key and uses the shared classifier for every status.
+///
+/// ```
+/// use destination_kit::destination::{ConformanceHints, DedupKey};
+/// let hints = ConformanceHints::default()
+///     .native_events(&["Order Completed", "Product Viewed"])
+///     .dedup_key(DedupKey::None("the partner has no dedup key"))
+///     .status_override(400, "the partner answers 400 for throttling");
+/// assert_eq!(hints.status_overrides.len(), 1);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ConformanceHints {
+    /// Spec events (exact names) mapped to the partner's own event types; other spec events it
+    /// sends count as "custom" in the coverage matrix. `None`: every sent event counts as mapped.
+    pub native_events: Option<&'static [&'static str]>,
+    /// Where the messageId goes.
+    pub dedup_key: DedupKey,
+    /// Statuses [`Destination::interpret`] deliberately reads differently from the shared
+    /// classifier, each with why; the classification matrix reports them instead of failing.
+    pub status_overrides: Vec<(u16, &'static str)>,
+    /// How the partner answers a batch in which some payloads are refused: given the batch size
+    /// and the refused indices, the status and body it sends. Lets the suite check per-event
+    /// outcomes of a partial failure (destinations with batches of more than one).
+    pub partial_failure: Option<fn(usize, &[usize]) -> (u16, String)>,
+}
+
+impl ConformanceHints {
+    /// Set the spec events mapped natively.
+    pub fn native_events(mut self, names: &'static [&'static str]) -> Self {
+        self.native_events = Some(names);
+        self
+    }
+    /// Set where the messageId goes.
+    pub fn dedup_key(mut self, key: DedupKey) -> Self {
+        self.dedup_key = key;
+        self
+    }
+    /// Declare that `status` is deliberately read differently from the shared classifier.
+    pub fn status_override(mut self, status: u16, why: &'static str) -> Self {
+        self.status_overrides.push((status, why));
+        self
+    }
+    /// Declare how the partner answers a partially refused batch.
+    pub fn partial_failure(mut self, f: fn(usize, &[usize]) -> (u16, String)) -> Self {
+        self.partial_failure = Some(f);
+        self
+    }
+}
+
 // ---- the trait -------------------------------------------------------------------------------
 
 /// What a partner implements. See the crate docs and `spec-tests/README.md` for a walk-through.
@@ -670,6 +735,12 @@ pub trait Destination: Send + Sync + 'static {
     ) -> Result<PartnerResponse, TransportError> {
         http.send(&request).await
     }
+
+    /// What the conformance suite should know about this destination (native events, dedup
+    /// key, deliberate status overrides, partial-failure answers). Default: nothing special.
+    fn conformance_hints(&self) -> ConformanceHints {
+        ConformanceHints::default()
+    }
 }
 
 /// A destination with its settings, as the runtime uses it (object-safe).
@@ -692,6 +763,10 @@ pub trait DynDestination: Send + Sync + 'static {
     ) -> Result<PartnerResponse, TransportError>;
     /// The settings, for showing (secrets redacted).
     fn settings_debug(&self) -> String;
+    /// See [`Destination::conformance_hints`].
+    fn conformance_hints(&self) -> ConformanceHints {
+        ConformanceHints::default()
+    }
 }
 
 /// A destination and its validated settings.
@@ -758,6 +833,9 @@ impl<D: Destination> DynDestination for Configured<D> {
     }
     fn settings_debug(&self) -> String {
         format!("{:?}", self.settings)
+    }
+    fn conformance_hints(&self) -> ConformanceHints {
+        self.destination.conformance_hints()
     }
 }
 
