@@ -197,13 +197,15 @@ fn context_objects() {
 
 #[test]
 fn reserved_identify_traits_in_camel_or_snake_case() {
-    let m = msg(json!({"type": "identify", "userId": "u", "messageId": "m", "traits": {
+    let m = msg(
+        json!({"type": "identify", "userId": "u", "messageId": "m", "traits": {
         "address": {"city": "Lyon", "country": "FR"}, "age": "36", "avatar": "https://a.test/x.png",
         "birthday": "1990-04-01", "company": {"name": "Acme", "id": "c-1"},
         "created_at": "2025-01-02T03:04:05+01:00", "description": "early adopter",
         "email": "ada@example.test", "first_name": "Ada", "gender": "female", "id": "u",
         "lastName": "Lovelace", "phone": "+33 1 23 45 67 89", "title": "Engineer",
-        "username": "ada", "website": "https://ada.test"}}));
+        "username": "ada", "website": "https://ada.test"}}),
+    );
     assert_eq!(
         m.address().and_then(|a| a.get("city")),
         Some(&json!("Lyon"))

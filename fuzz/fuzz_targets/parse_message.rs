@@ -28,7 +28,13 @@ fn exercise(m: &Message) {
     let _ = m.validate();
     let _ = m.event_time();
     let _ = (m.user_id(), m.anonymous_id(), m.message_id(), m.event());
-    let _ = (m.email(), m.full_name(), m.age(), m.employees(), m.created_at());
+    let _ = (
+        m.email(),
+        m.full_name(),
+        m.age(),
+        m.employees(),
+        m.created_at(),
+    );
     let _ = (m.revenue(), m.value(), m.page_url(), m.page_keywords());
     let _ = m.enabled_for("Amplitude");
     let ctx = m.context();
