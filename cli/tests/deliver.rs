@@ -248,6 +248,15 @@ fn unreadable_input_exits_2_naming_the_file() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("/nonexistent/events.jsonl"), "{stderr}");
+    // a directory is no input either
+    let dir = tempfile::tempdir().unwrap();
+    let out = destkit()
+        .args(["deliver", "--destination", "webhook", "--input"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&dir.path().display().to_string()));
 }
 
 #[test]

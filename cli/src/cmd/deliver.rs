@@ -10,7 +10,7 @@ use destination_kit::runtime::{DeliveryConfig, DeliveryResult, Runtime};
 use destination_kit::{DeliveryReport, DynDestination, SettingsError};
 use destinations::registry::{self, Entry};
 use serde_json::{Map, Value};
-use std::io::{IsTerminal, Read};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -118,7 +118,7 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
             registry::slugs()
         ))
     })?;
-    let input = read_input(&args.input)?;
+    let input = open_input(&args.input)?;
     let user = user_settings(args.settings.as_deref())?;
     let env = env_settings(entry.slug, std::env::vars());
 
@@ -198,13 +198,17 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
     }
 
     let started = Instant::now();
-    let result = runtime.deliver_bytes(&input).await;
+    let result = runtime.deliver_reader(input).await;
     let elapsed = started.elapsed();
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let mut unreadable = None;
     for w in &result.warnings {
-        eprintln!("destkit deliver: warning: {w}");
+        match w.strip_prefix("input: ") {
+            Some(e) => unreadable = Some(format!("cannot read the input {}: {e}", args.input)),
+            None => eprintln!("destkit deliver: warning: {w}"),
+        }
     }
     if let Some(p) = &args.report {
         let json = report_json(entry, &result, elapsed, mock.is_some());
@@ -219,18 +223,29 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
         };
         eprint!("{}", summary(&target, &result.report, elapsed));
     }
+    if let Some(e) = unreadable {
+        return Err(Usage(e));
+    }
     Ok(result.report)
 }
 
-fn read_input(input: &str) -> Result<Vec<u8>, Usage> {
+/// The input as a buffered reader (streamed, never read whole unless it is one pretty-printed
+/// document).
+fn open_input(input: &str) -> Result<Box<dyn BufRead + Send>, Usage> {
     if input == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| Usage(format!("cannot read the input from stdin: {e}")))?;
-        return Ok(buf);
+        return Ok(Box::new(std::io::BufReader::with_capacity(
+            1 << 16,
+            std::io::stdin(),
+        )));
     }
-    std::fs::read(input).map_err(|e| Usage(format!("cannot read the input {input}: {e}")))
+    let f = std::fs::File::open(input)
+        .map_err(|e| Usage(format!("cannot read the input {input}: {e}")))?;
+    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(Usage(format!(
+            "cannot read the input {input}: it is a directory"
+        )));
+    }
+    Ok(Box::new(std::io::BufReader::with_capacity(1 << 16, f)))
 }
 
 /// `--settings`: inline JSON when it looks like JSON, else a file of JSON.

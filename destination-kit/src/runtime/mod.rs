@@ -198,6 +198,30 @@ impl Runtime {
         self.drive(futures::stream::iter(items)).await
     }
 
+    /// Read and deliver a stream without holding it in memory: JSON lines (a line may also be a
+    /// `{"batch": [...]}` envelope) are read on a blocking thread, a bounded queue ahead of the
+    /// runtime. Input whose first line is not complete JSON but starts with `{` is taken as one
+    /// pretty-printed document and read whole. A read error ends the input and is reported in
+    /// [`DeliveryResult::warnings`] (prefixed `input:`).
+    pub async fn deliver_reader<R: std::io::BufRead + Send + 'static>(
+        &self,
+        reader: R,
+    ) -> DeliveryResult {
+        let (tx, mut rx) = mpsc::channel::<Vec<Input>>(8);
+        let keep_raw = self.dead_letter.is_some();
+        let reading = tokio::task::spawn_blocking(move || read_inputs(reader, keep_raw, tx));
+        let stream = async_stream_of(&mut rx);
+        let mut result = self.drive(stream).await;
+        match reading.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result.warnings.push(format!("input: {e}")),
+            Err(e) => result
+                .warnings
+                .push(format!("input: the reader failed: {e}")),
+        }
+        result
+    }
+
     /// Deliver parsed records.
     pub async fn deliver_records(
         &self,
@@ -833,4 +857,92 @@ impl<'a> Driver<'a> {
             warnings: self.warnings,
         }
     }
+}
+
+/// The queue of input chunks as a stream of inputs.
+fn async_stream_of(rx: &mut mpsc::Receiver<Vec<Input>>) -> impl Stream<Item = Input> + Send + '_ {
+    futures::stream::unfold(rx, |rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (futures::stream::iter(chunk), rx))
+    })
+    .flatten()
+}
+
+/// Read `reader` into chunks of inputs on the calling (blocking) thread.
+fn read_inputs<R: std::io::BufRead>(
+    reader: R,
+    keep_raw: bool,
+    tx: mpsc::Sender<Vec<Input>>,
+) -> std::io::Result<()> {
+    let mut chunk = Vec::new();
+    let result = read_chunks(reader, keep_raw, &tx, &mut chunk);
+    // what was read before an error is still delivered
+    if !chunk.is_empty() {
+        let _ = tx.blocking_send(chunk);
+    }
+    result
+}
+
+fn read_chunks<R: std::io::BufRead>(
+    mut reader: R,
+    keep_raw: bool,
+    tx: &mpsc::Sender<Vec<Input>>,
+    chunk: &mut Vec<Input>,
+) -> std::io::Result<()> {
+    const CHUNK: usize = 256;
+    let mut buf = Vec::with_capacity(4096);
+    let mut line_no = 0usize;
+    let mut first = true;
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let t = buf.trim_ascii();
+        if t.is_empty() {
+            continue;
+        }
+        if first {
+            first = false;
+            let complete = serde_json::from_slice::<serde::de::IgnoredAny>(t).is_ok();
+            if !complete && t.first() == Some(&b'{') {
+                // one pretty-printed document: read it whole
+                let mut all = std::mem::take(&mut buf);
+                reader.read_to_end(&mut all)?;
+                let items: Vec<Input> = parse_document(&all)
+                    .into_iter()
+                    .map(|r| Input {
+                        line: r.line,
+                        batch_index: r.batch_index,
+                        raw: None,
+                        result: r.result,
+                    })
+                    .collect();
+                let _ = tx.blocking_send(items);
+                return Ok(());
+            }
+        }
+        for r in parse_lines(t) {
+            let raw = match (&r.result, keep_raw) {
+                (Err(_), true) => Some(String::from_utf8_lossy(t).into()),
+                _ => None,
+            };
+            chunk.push(Input {
+                line: line_no,
+                batch_index: r.batch_index,
+                raw,
+                result: r.result,
+            });
+        }
+        if chunk.len() >= CHUNK {
+            let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK));
+            if tx.blocking_send(full).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
