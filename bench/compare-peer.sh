@@ -40,9 +40,11 @@ for dest in amplitude ga4; do
   # 2024-05-01, so pin GA4's "now" next to it (the events are sent, not rejected).
   extra='{}'
   [ "$dest" = ga4 ] && extra='{"now":"2024-05-01T13:00:00Z"}'
-  curl -sf -X POST "http://127.0.0.1:$port/__reset" >/dev/null
+  # The peer forks its own sink-server.mjs (its --sink-port mode breaks once it swaps the
+  # global HTTP agent); destkit sends to a standalone sink-server.mjs: the same program, also
+  # a separate process on 127.0.0.1.
   peer=$(cd "$work" && node bench.mjs --dest "$dest" --mode single --concurrency 8 \
-           --events "$events" --warmup 2000 --sink-port "$port" 2>/dev/null | tail -n 1)
+           --events "$events" --warmup 2000 2>/dev/null | tail -n 1)
   peer_eps=$(echo "$peer" | field events_per_sec)
   peer_rss=$(echo "$peer" | field peak_rss_mb)
   curl -sf -X POST "http://127.0.0.1:$port/__reset" >/dev/null
