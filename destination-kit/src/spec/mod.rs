@@ -359,7 +359,8 @@ impl SpecEvent {
     }
 
     /// Read the typed properties of `kind` from a `properties` object (`None` = no properties).
-    /// Error paths start at `properties`.
+    /// Error paths start at `properties`. A `kind` that is not in [`ALL`] gives one error at
+    /// `event`.
     pub fn from_properties(
         kind: &SpecEventKind,
         properties: Option<&Map<String, Value>>,
