@@ -670,6 +670,12 @@ pub struct ConformanceHints {
     /// and the refused indices, the status and body it sends. Lets the suite check per-event
     /// outcomes of a partial failure (destinations with batches of more than one).
     pub partial_failure: Option<fn(usize, &[usize]) -> (u16, String)>,
+    /// Spec events (exact names) it sends as a profile or attribute update rather than as an
+    /// event: no event time and no dedup key are expected in their requests.
+    pub profile_updates: &'static [&'static str],
+    /// The partner has no item list for `products`; the reason says so. `None`: every product
+    /// id must reach the partner.
+    pub no_items: Option<&'static str>,
 }
 
 impl ConformanceHints {
@@ -686,6 +692,16 @@ impl ConformanceHints {
     /// Declare that `status` is deliberately read differently from the shared classifier.
     pub fn status_override(mut self, status: u16, why: &'static str) -> Self {
         self.status_overrides.push((status, why));
+        self
+    }
+    /// Declare the spec events sent as profile updates (no event time, no dedup key).
+    pub fn profile_updates(mut self, names: &'static [&'static str]) -> Self {
+        self.profile_updates = names;
+        self
+    }
+    /// Declare that the partner has no item list for `products`.
+    pub fn no_items(mut self, why: &'static str) -> Self {
+        self.no_items = Some(why);
         self
     }
     /// Declare how the partner answers a partially refused batch.

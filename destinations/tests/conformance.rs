@@ -25,6 +25,7 @@ const COVERED: &[&str] = &[
     "mixpanel",
     "braze",
     "intercom",
+    "adobe-media",
 ];
 
 macro_rules! conformance {
@@ -46,6 +47,7 @@ conformance! {
     mixpanel_is_conformant => "mixpanel",
     braze_is_conformant => "braze",
     intercom_is_conformant => "intercom",
+    adobe_media_is_conformant => "adobe-media",
 }
 
 #[test]
