@@ -432,6 +432,8 @@ fn map_alias(ev: &Event<'_>) -> Mapped {
 }
 
 // ---- eCommerce -------------------------------------------------------------------------------
+//
+// Typed structs borrowing from the event (eCommerce events are most of a shop's traffic).
 
 /// A number or numeric string.
 fn num(v: Option<&Value>) -> Option<f64> {
@@ -447,6 +449,53 @@ fn money(v: Option<&Value>) -> Option<f64> {
     num(v).filter(|f| *f >= 0.0)
 }
 
+/// A non-empty string id, or a number as its text.
+fn id_cow(v: Option<&Value>) -> Option<Cow<'_, str>> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s.as_str())),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        _ => None,
+    }
+}
+
+fn str_of<'a>(p: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    p.get(k).and_then(Value::as_str)
+}
+
+/// The keys of `map` not in `used` nor `skip` (nor refused by Braze), serialised as an object:
+/// Braze's `metadata`, the only place custom fields may go.
+#[derive(Clone, Copy)]
+struct Meta<'a> {
+    map: Option<&'a Map<String, Value>>,
+    used: &'static [&'static str],
+    skip: &'static [&'static str],
+}
+
+impl<'a> Meta<'a> {
+    fn iter(&self) -> impl Iterator<Item = (&'a String, &'a Value)> + '_ {
+        self.map.into_iter().flatten().filter(|(k, _)| {
+            let k = k.as_str();
+            !k.is_empty()
+                && !k.starts_with('$')
+                && !self.used.contains(&k)
+                && !self.skip.contains(&k)
+        })
+    }
+    fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
+impl Serialize for Meta<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in self.iter() {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
 /// Keys of a Segment product that become Braze product fields (the rest goes to `metadata`).
 const PRODUCT_KEYS: &[&str] = &[
     "product_id",
@@ -458,28 +507,35 @@ const PRODUCT_KEYS: &[&str] = &[
     "url",
 ];
 
-/// A Segment product → a Braze product, or `None` when a required field cannot be derived:
-/// `product_id` (else `sku`), `product_name` ← `name`, `variant_id` ← `variant`, else `sku`, else
-/// the product id; `quantity` defaults to 1; `price` must be a number ≥ 0.
-fn product(p: &Map<String, Value>) -> Option<Value> {
-    product_without(p, &[])
+/// One entry of Braze's `products[]`.
+#[derive(Serialize)]
+struct BrazeProduct<'a> {
+    product_id: Cow<'a, str>,
+    product_name: &'a str,
+    variant_id: Cow<'a, str>,
+    quantity: i64,
+    price: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Meta::is_empty")]
+    metadata: Meta<'a>,
 }
 
-/// [`product`], leaving the keys in `skip` out of its `metadata` (event-level keys when the
-/// product is read from the event's top level).
-fn product_without(p: &Map<String, Value>, skip: &[&str]) -> Option<Value> {
-    let id = p
-        .get("product_id")
-        .and_then(id_string)
-        .or_else(|| p.get("sku").and_then(id_string))?;
-    let name = p
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())?;
-    let variant = p
-        .get("variant")
-        .and_then(id_string)
-        .or_else(|| p.get("sku").and_then(id_string))
+/// A Segment product → a Braze product, or `None` when a required field cannot be derived:
+/// `product_id` (else `sku`), `product_name` ← `name`, `variant_id` ← `variant`, else `sku`, else
+/// the product id; `quantity` defaults to 1 and must be a whole number ≥ 1; `price` must be a
+/// number ≥ 0. `skip` leaves event-level keys out of the product's metadata (when the product is
+/// read from the event's top level).
+fn product<'a>(
+    p: &'a Map<String, Value>,
+    skip: &'static [&'static str],
+) -> Option<BrazeProduct<'a>> {
+    let id = id_cow(p.get("product_id")).or_else(|| id_cow(p.get("sku")))?;
+    let name = str_of(p, "name").filter(|n| !n.is_empty())?;
+    let variant = id_cow(p.get("variant"))
+        .or_else(|| id_cow(p.get("sku")))
         .unwrap_or_else(|| id.clone());
     let quantity = match num(p.get("quantity")) {
         None => 1,
@@ -487,42 +543,118 @@ fn product_without(p: &Map<String, Value>, skip: &[&str]) -> Option<Value> {
         Some(_) => return None,
     };
     let price = money(p.get("price"))?;
-    let mut out = Map::new();
-    out.insert("product_id".into(), json!(id));
-    out.insert("product_name".into(), json!(name));
-    out.insert("variant_id".into(), json!(variant));
-    out.insert("quantity".into(), json!(quantity));
-    out.insert("price".into(), json!(price));
-    if let Some(u) = p.get("image_url").and_then(Value::as_str) {
-        out.insert("image_url".into(), json!(u));
-    }
-    if let Some(u) = p.get("url").and_then(Value::as_str) {
-        out.insert("product_url".into(), json!(u));
-    }
-    let mut meta = metadata(p, PRODUCT_KEYS);
-    meta.retain(|k, _| !skip.contains(&k.as_str()));
-    if !meta.is_empty() {
-        out.insert("metadata".into(), Value::Object(meta));
-    }
-    Some(Value::Object(out))
+    Some(BrazeProduct {
+        product_id: id,
+        product_name: name,
+        variant_id: variant,
+        quantity,
+        price,
+        image_url: str_of(p, "image_url"),
+        product_url: str_of(p, "url"),
+        metadata: Meta {
+            map: Some(p),
+            used: PRODUCT_KEYS,
+            skip,
+        },
+    })
 }
 
-fn metadata(p: &Map<String, Value>, used: &[&str]) -> Map<String, Value> {
-    p.iter()
-        .filter(|(k, _)| !used.contains(&k.as_str()) && !k.starts_with('$') && !k.is_empty())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
-}
-
-fn products(props: &Map<String, Value>) -> Option<Vec<Value>> {
+fn products(props: &Map<String, Value>) -> Option<Vec<BrazeProduct<'_>>> {
     match props.get("products") {
         None | Some(Value::Null) => Some(Vec::new()),
-        Some(Value::Array(a)) => a.iter().map(|p| p.as_object().and_then(product)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|p| p.as_object().and_then(|p| product(p, &[])))
+            .collect(),
         Some(_) => None,
     }
 }
 
-/// A recommended eCommerce event for the six spec events Braze has one for; `None` (→ plain
+/// `{code, amount}` of Braze's `discounts[]`.
+#[derive(Serialize)]
+struct Discount<'a> {
+    code: &'a str,
+    amount: f64,
+}
+
+/// The properties of a recommended eCommerce event (absent fields are left out).
+#[derive(Serialize, Default)]
+struct EcomProps<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product_id: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant_id: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cart_id: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkout_id: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_id: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_discounts: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discounts: Option<[Discount<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    products: Option<Vec<BrazeProduct<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancel_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<Meta<'a>>,
+}
+
+const VIEWED_USED: &[&str] = &[
+    "product_id",
+    "name",
+    "variant",
+    "price",
+    "image_url",
+    "url",
+    "currency",
+    "source",
+];
+const CHECKOUT_USED: &[&str] = &[
+    "checkout_id",
+    "order_id",
+    "total",
+    "value",
+    "revenue",
+    "currency",
+    "products",
+    "source",
+    "cart_id",
+];
+const ORDER_USED: &[&str] = &[
+    "order_id",
+    "total",
+    "revenue",
+    "currency",
+    "products",
+    "source",
+    "discount",
+    "cart_id",
+    "cancel_reason",
+    "reason",
+];
+/// Event-level keys of Product Added/Removed that are not the product's.
+const CART_EVENT_KEYS: &[&str] = &["cart_id", "currency", "source"];
+
+/// A recommended eCommerce event for the seven spec events Braze has one for; `None` (→ plain
 /// custom event) for the others, and when a required field cannot be derived or money is < 0.
 fn ecommerce_event(
     s: &BrazeSettings,
@@ -531,175 +663,114 @@ fn ecommerce_event(
     spec: &'static str,
 ) -> Option<Payload> {
     let p = ev.props();
-    let currency = || {
-        p.get("currency")
-            .and_then(Value::as_str)
-            .unwrap_or(&s.default_currency)
-            .to_string()
+    let currency = Some(str_of(p, "currency").unwrap_or(&s.default_currency));
+    let source = Some(str_of(p, "source").unwrap_or(&s.ecommerce_source));
+    let meta = |used: &'static [&'static str]| {
+        let m = Meta {
+            map: Some(p),
+            used,
+            skip: &[],
+        };
+        (!m.is_empty()).then_some(m)
     };
-    let source = || {
-        p.get("source")
-            .and_then(Value::as_str)
-            .unwrap_or(&s.ecommerce_source)
-            .to_string()
-    };
-    let mut out = Map::new();
-    let (name, used): (&str, &[&str]) = match spec {
+    let (name, props) = match spec {
         "Product Viewed" => {
-            let Some(Value::Object(prod)) = product(p) else {
-                return None;
-            };
-            for k in [
-                "product_id",
-                "product_name",
-                "variant_id",
-                "price",
-                "image_url",
-                "product_url",
-            ] {
-                if let Some(v) = prod.get(k) {
-                    out.insert(k.into(), v.clone());
-                }
-            }
-            out.insert("currency".into(), json!(currency()));
-            out.insert("source".into(), json!(source()));
+            let prod = product(p, &[])?;
             (
                 "ecommerce.product_viewed",
-                &[
-                    "product_id",
-                    "name",
-                    "variant",
-                    "price",
-                    "image_url",
-                    "url",
-                    "currency",
-                    "source",
-                ],
+                EcomProps {
+                    product_id: Some(prod.product_id),
+                    product_name: Some(prod.product_name),
+                    variant_id: Some(prod.variant_id),
+                    price: Some(prod.price),
+                    image_url: prod.image_url,
+                    product_url: prod.product_url,
+                    currency,
+                    source,
+                    metadata: meta(VIEWED_USED),
+                    ..EcomProps::default()
+                },
             )
         }
         "Product Added" | "Product Removed" => {
-            let cart = p.get("cart_id").and_then(id_string)?;
+            let cart = id_cow(p.get("cart_id"))?;
             // the product is the event's top level; its custom keys go in the product's metadata
-            let prod = product_without(p, &["cart_id", "currency", "source"])?;
-            out.insert("cart_id".into(), json!(cart));
-            out.insert("currency".into(), json!(currency()));
-            out.insert("products".into(), json!([prod]));
-            out.insert("source".into(), json!(source()));
-            let action = if spec == "Product Added" {
-                "add"
-            } else {
-                "remove"
-            };
-            out.insert("action".into(), json!(action));
+            let prod = product(p, CART_EVENT_KEYS)?;
             (
                 "ecommerce.cart_updated",
-                &[
-                    "cart_id",
-                    "product_id",
-                    "sku",
-                    "name",
-                    "variant",
-                    "quantity",
-                    "price",
-                    "image_url",
-                    "url",
-                    "currency",
-                    "source",
-                ],
+                EcomProps {
+                    cart_id: Some(cart),
+                    currency,
+                    products: Some(vec![prod]),
+                    source,
+                    action: Some(if spec == "Product Added" {
+                        "add"
+                    } else {
+                        "remove"
+                    }),
+                    ..EcomProps::default()
+                },
             )
         }
         "Checkout Started" => {
-            let id = p
-                .get("checkout_id")
-                .and_then(id_string)
-                .or_else(|| p.get("order_id").and_then(id_string))?;
+            let id = id_cow(p.get("checkout_id")).or_else(|| id_cow(p.get("order_id")))?;
             let total = money(p.get("total"))
                 .or_else(|| money(p.get("value")))
                 .or_else(|| money(p.get("revenue")))?;
-            out.insert("checkout_id".into(), json!(id));
-            out.insert("total_value".into(), json!(total));
-            out.insert("currency".into(), json!(currency()));
-            out.insert("products".into(), Value::Array(products(p)?));
-            out.insert("source".into(), json!(source()));
-            if let Some(c) = p.get("cart_id").and_then(id_string) {
-                out.insert("cart_id".into(), json!(c));
-            }
             (
                 "ecommerce.checkout_started",
-                &[
-                    "checkout_id",
-                    "order_id",
-                    "total",
-                    "value",
-                    "revenue",
-                    "currency",
-                    "products",
-                    "source",
-                    "cart_id",
-                ],
+                EcomProps {
+                    checkout_id: Some(id),
+                    total_value: Some(total),
+                    currency,
+                    products: Some(products(p)?),
+                    source,
+                    cart_id: id_cow(p.get("cart_id")),
+                    metadata: meta(CHECKOUT_USED),
+                    ..EcomProps::default()
+                },
             )
         }
         "Order Completed" | "Order Refunded" | "Order Cancelled" => {
-            let id = p.get("order_id").and_then(id_string)?;
+            let id = id_cow(p.get("order_id"))?;
             let total = money(p.get("total")).or_else(|| money(p.get("revenue")))?;
-            out.insert("order_id".into(), json!(id));
-            out.insert("total_value".into(), json!(total));
-            out.insert("currency".into(), json!(currency()));
-            out.insert("products".into(), Value::Array(products(p)?));
-            out.insert("source".into(), json!(source()));
-            if let Some(d) = p.get("discount") {
-                out.insert("total_discounts".into(), json!(money(Some(d))?));
-                if let Some(code) = p.get("coupon").and_then(Value::as_str) {
-                    out.insert(
-                        "discounts".into(),
-                        json!([{"code": code, "amount": money(Some(d))?}]),
-                    );
-                }
-            }
+            let discount = match p.get("discount") {
+                None | Some(Value::Null) => None,
+                d => Some(money(d)?),
+            };
+            let discounts = match (discount, str_of(p, "coupon")) {
+                (Some(amount), Some(code)) => Some([Discount { code, amount }]),
+                _ => None,
+            };
+            let mut props = EcomProps {
+                order_id: Some(id),
+                total_value: Some(total),
+                currency,
+                products: Some(products(p)?),
+                source,
+                total_discounts: discount,
+                discounts,
+                metadata: meta(ORDER_USED),
+                ..EcomProps::default()
+            };
             let name = match spec {
                 "Order Completed" => {
-                    if let Some(c) = p.get("cart_id").and_then(id_string) {
-                        out.insert("cart_id".into(), json!(c));
-                    }
+                    props.cart_id = id_cow(p.get("cart_id"));
                     "ecommerce.order_placed"
                 }
                 "Order Refunded" => "ecommerce.order_refunded",
                 _ => {
-                    let reason = p
-                        .get("cancel_reason")
-                        .or_else(|| p.get("reason"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("unspecified");
-                    out.insert("cancel_reason".into(), json!(reason));
+                    props.cancel_reason = Some(
+                        str_of(p, "cancel_reason")
+                            .or_else(|| str_of(p, "reason"))
+                            .unwrap_or("unspecified"),
+                    );
                     "ecommerce.order_cancelled"
                 }
             };
-            (
-                name,
-                &[
-                    "order_id",
-                    "total",
-                    "revenue",
-                    "currency",
-                    "products",
-                    "source",
-                    "discount",
-                    "cart_id",
-                    "cancel_reason",
-                    "reason",
-                ],
-            )
+            (name, props)
         }
         _ => return None,
     };
-    // cart_updated: the custom keys already are in the product's metadata
-    let meta = if name == "ecommerce.cart_updated" {
-        Map::new()
-    } else {
-        metadata(p, used)
-    };
-    if !meta.is_empty() {
-        out.insert("metadata".into(), Value::Object(meta));
-    }
-    Some(event_payload(s, ev, who, Cow::Borrowed(name), out))
+    Some(event_payload(s, ev, who, Cow::Borrowed(name), props))
 }
