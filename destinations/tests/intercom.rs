@@ -68,9 +68,9 @@ async fn every_spec_event_and_call_adds_up_with_no_failures() {
     // 7 video events unsupported + page, screen, alias
     assert_eq!(rep.filtered, 10, "{r:#?}");
     assert_eq!(rep.delivered, 51);
-    // 47 data events (55 − 7 unsupported − Unsubscribed) + the custom track
+    // 48 data events (55 − 7 unsupported; Unsubscribed also updates its contact) + the track
     let events = m.events();
-    assert_eq!(events.len(), 48);
+    assert_eq!(events.len(), 49);
     assert!(
         events
             .iter()

@@ -24,8 +24,9 @@
 //!   a failed start decides the event's verdict;
 //! - on **404/410** for an event (session unknown or closed) starts a new session and resends
 //!   the event **once**; the shared classifier judges that second answer;
-//! - keeps `playerTime.ts` strictly increasing per session (consecutive events differ by at
-//!   least 1 ms, as Adobe requires): a ts not above the last is moved to last + 1 ms;
+//! - keeps the `playerTime.ts` values of a session distinct (consecutive events must differ by
+//!   at least 1 ms): a ts another event of the session already used moves forward 1 ms at a
+//!   time; events otherwise keep their own time, even out of order (Adobe orders by `ts`);
 //! - forgets the sid after a delivered sessionComplete/sessionEnd (a later event starts anew).
 //!
 //! **Historical events.** The online API is real-time (sessions close after 10 minutes idle or
@@ -79,6 +80,7 @@ pub use mock::AdobeMediaMock;
 pub use settings::AdobeMediaSettings;
 
 use async_trait::async_trait;
+use destination_kit::destination::{ConformanceHints, DedupKey};
 use destination_kit::spec::Family;
 use destination_kit::{
     BatchLimits, Destination, DestinationInfo, Event, HttpClient, Mapped, PartnerRequest,
@@ -110,6 +112,12 @@ impl Destination for AdobeMedia {
         DestinationInfo::new("Adobe Streaming Media", "adobe-media")
             .families([Family::Video])
             .batch(BatchLimits::ONE)
+    }
+
+    fn conformance_hints(&self) -> ConformanceHints {
+        ConformanceHints::default().dedup_key(DedupKey::None(
+            "the Media Collection API has no event id; the Adobe session id groups a session's events",
+        ))
     }
 
     fn map(&self, settings: &AdobeMediaSettings, event: &Event<'_>) -> Mapped {

@@ -1,15 +1,15 @@
 //! Adobe requests: the session protocol. `POST {uri}/api/v1/sessions` with `sessionStart` →
 //! 201 + `Location: /api/v1/sessions/{sid}`; every later event `POST
 //! {uri}/api/v1/sessions/{sid}/events` → 204. The send hook keeps the Adobe session id of each
-//! Segment session, starts sessions on demand, keeps `playerTime.ts` strictly increasing per
-//! session, and on 404/410 (session unknown or closed) starts a new session and resends once.
+//! Segment session, starts sessions on demand, keeps the `playerTime.ts` of a session's events
+//! distinct, and on 404/410 (session unknown or closed) starts a new session and resends once.
 
 use super::settings::AdobeMediaSettings;
 use destination_kit::{HttpClient, PartnerRequest, PartnerResponse, Payload, TransportError};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 /// The state of one Segment session.
@@ -19,8 +19,9 @@ pub struct Session {
     pub sid: Option<String>,
     /// The sessionStart of the session's Playback Started, once seen (reused on restarts).
     pub start: Option<Value>,
-    /// The last `playerTime.ts` sent on this session.
-    pub last_ts: i64,
+    /// The `playerTime.ts` values used on the open Adobe session (no two events of a session
+    /// may share one).
+    pub used_ts: HashSet<i64>,
     /// Adobe sessions started for this Segment session.
     pub started: u32,
 }
@@ -103,12 +104,14 @@ fn event_type_of(raw: &str) -> Option<&'static str> {
     })
 }
 
-/// Set `playerTime.ts` to at least `last + 1` and return it.
-fn bump_ts(event: &mut Value, last: i64) -> i64 {
-    let ts = event["playerTime"]["ts"]
-        .as_i64()
-        .unwrap_or(0)
-        .max(last + 1);
+/// Move `playerTime.ts` forward by 1 ms while another event of the session already used it
+/// (Adobe needs consecutive events to differ by at least 1 ms), and return it. Events keep
+/// their own time otherwise, even out of order: Adobe orders a session's events by `ts`.
+fn distinct_ts(event: &mut Value, used: &HashSet<i64>) -> i64 {
+    let mut ts = event["playerTime"]["ts"].as_i64().unwrap_or(0);
+    while used.contains(&ts) {
+        ts += 1;
+    }
     event["playerTime"]["ts"] = Value::from(ts);
     ts
 }
@@ -121,15 +124,15 @@ pub fn sid_from_location(resp: &PartnerResponse) -> Option<String> {
     (!sid.is_empty() && path.contains("/sessions/")).then(|| sid.to_string())
 }
 
-/// Start an Adobe session with `start` (its ts bumped past the session's last one). Returns the
-/// answer; on 201 the sid is stored.
+/// Start an Adobe session with `start`. Returns the answer; on 201 the sid is stored and the
+/// new session's ts record begins with the start's.
 async fn start_session(
     settings: &AdobeMediaSettings,
     http: &HttpClient,
     s: &mut Session,
-    mut start: Value,
+    start: Value,
 ) -> Result<PartnerResponse, TransportError> {
-    let ts = bump_ts(&mut start, s.last_ts);
+    let ts = start["playerTime"]["ts"].as_i64().unwrap_or(0);
     let req = post(settings, "/api/v1/sessions", start.to_string());
     let resp = http.send(&req).await?;
     if resp.status == 201 {
@@ -139,7 +142,8 @@ async fn start_session(
             )
         })?;
         s.sid = Some(sid);
-        s.last_ts = ts;
+        s.used_ts.clear();
+        s.used_ts.insert(ts);
         s.started += 1;
     }
     Ok(resp)
@@ -193,7 +197,7 @@ pub async fn send(
     if matches!(resp.status, 404 | 410) {
         // the session is gone (unknown or closed): open a new one and resend once
         s.sid = None;
-        if let Some(st) = start_for(&s, ev_ts.max(s.last_ts + 1)) {
+        if let Some(st) = start_for(&s, ev_ts) {
             let started = start_session(settings, http, &mut s, st).await?;
             if s.sid.is_none() {
                 return Ok(started);
@@ -203,6 +207,7 @@ pub async fn send(
     }
     if (200..300).contains(&resp.status) && matches!(kind, "sessionEnd" | "sessionComplete") {
         s.sid = None;
+        s.used_ts.clear();
     }
     Ok(resp)
 }
@@ -214,7 +219,7 @@ async fn send_event(
     event: &mut Value,
 ) -> Result<PartnerResponse, TransportError> {
     let sid = s.sid.clone().unwrap_or_default();
-    let ts = bump_ts(event, s.last_ts);
+    let ts = distinct_ts(event, &s.used_ts);
     let req = post(
         settings,
         &format!("/api/v1/sessions/{sid}/events"),
@@ -222,7 +227,7 @@ async fn send_event(
     );
     let resp = http.send(&req).await?;
     if (200..300).contains(&resp.status) {
-        s.last_ts = ts;
+        s.used_ts.insert(ts);
     }
     Ok(resp)
 }

@@ -94,7 +94,9 @@ pub fn treatment(spec_name: &str) -> Option<Treatment> {
             Native("data event; metadata conversation_id, agent_id, agent_name, …")
         }
         // ---- Email (6)
-        "Unsubscribed" => Native("contact update `unsubscribed_from_emails: true`"),
+        "Unsubscribed" => Native(
+            "contact update `unsubscribed_from_emails: true`, plus the data event for its time",
+        ),
         "Email Bounced"
         | "Email Delivered"
         | "Email Link Clicked"
@@ -228,6 +230,25 @@ fn flat(v: &Value) -> Option<MetaValue<'_>> {
     }
 }
 
+/// `products` as one flat value: the product ids (`product_id`, else `sku`, else `id`) joined
+/// with `", "`.
+fn product_ids(props: &Map<String, Value>) -> Option<String> {
+    let items = props.get("products")?.as_array()?;
+    let ids: Vec<String> = items
+        .iter()
+        .filter_map(|p| {
+            ["product_id", "sku", "id"]
+                .iter()
+                .find_map(|k| match p.get(*k)? {
+                    Value::String(s) if !s.is_empty() => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+        })
+        .collect();
+    (!ids.is_empty()).then(|| ids.join(", "))
+}
+
 fn build_metadata<'a>(
     props: &'a Map<String, Value>,
     priority: &[&'static str],
@@ -236,6 +257,9 @@ fn build_metadata<'a>(
     let mut out: Vec<(&'a str, MetaValue<'a>)> = Vec::with_capacity(MAX_METADATA_KEYS);
     if let Some((amount, currency)) = price {
         out.push(("price", MetaValue::Price { amount, currency }));
+    }
+    if let Some(ids) = product_ids(props) {
+        out.push(("product_ids", MetaValue::Text(ids)));
     }
     let skip = |k: &str| price.is_some() && matches!(k, "revenue" | "currency" | "price");
     for key in priority {
@@ -255,7 +279,7 @@ fn build_metadata<'a>(
         if out.len() == MAX_METADATA_KEYS {
             break;
         }
-        if skip(k) || priority.contains(&k.as_str()) {
+        if skip(k) || k == "product_ids" || priority.contains(&k.as_str()) {
             continue;
         }
         if let Some(mv) = flat(v) {
@@ -469,8 +493,20 @@ fn map_track(ev: &Event<'_>) -> Mapped {
             unsubscribed_from_emails: Some(true),
             custom_attributes: None,
         };
-        return Mapped::one(Payload::json(ROUTE_CONTACTS, &body));
+        let contact = Payload::json(ROUTE_CONTACTS, &body);
+        return match data_event(ev, name, user_id, email) {
+            Mapped::Send(mut p) => {
+                p.insert(0, contact);
+                Mapped::Send(p)
+            }
+            other => other,
+        };
     }
+    data_event(ev, name, user_id, email)
+}
+
+/// The `POST /events` payload of a track event.
+fn data_event(ev: &Event<'_>, name: &str, user_id: Option<&str>, email: Option<&str>) -> Mapped {
     let created_at = ev.timestamp_secs();
     if created_at < 0 {
         return Mapped::invalid("timestamp: before 1970; Intercom's created_at is Unix seconds");

@@ -9,13 +9,16 @@
 //! - `user_id` ← `userId`; without one, `email` ← `context.traits.email` / `properties.email`;
 //!   an event with only an `anonymousId` is `rejected` (Intercom cannot attribute it);
 //! - `metadata`: at most 10 flat keys, most useful first — `price` (from `revenue`, or `total`
-//!   on Order Completed, as `{amount: cents, currency (default USD)}`), then the family's key
-//!   properties (Live Chat: `conversation_id, agent_id, agent_name, agent_username, message_id,
-//!   conversation_duration, message_body`; Email: `email_id, email_subject, campaign_id,
-//!   campaign_name, link_*, list_*`; Ecommerce: `order_id, checkout_id, cart_id, product_id, …`),
-//!   then the other properties by name. Lists of scalars are joined with `", "`; objects and
-//!   lists of objects (`products`, `filters`) are dropped, since Intercom refuses nested
-//!   metadata; `null`s are dropped.
+//!   on Order Completed, as `{amount: cents, currency (default USD)}`), then `product_ids` (the
+//!   ids of `products` joined with `", "`: Intercom refuses nested metadata, so this is the
+//!   products → items mapping), then the family's key properties (Live Chat: `conversation_id,
+//!   agent_id, agent_name, agent_username, message_id, conversation_duration, message_body`;
+//!   Email: `email_id, email_subject, campaign_id, campaign_name, link_*, list_*`; Ecommerce:
+//!   `order_id, checkout_id, cart_id, product_id, …`), then the other properties by name. Lists
+//!   of scalars are joined with `", "`; objects and lists of objects (`products`, `filters`) are
+//!   dropped; `null`s are dropped.
+//! - there is no event id: Intercom drops duplicates keyed by (user, `event_name`,
+//!   `created_at`) itself, so the messageId is not sent.
 //!
 //! **Contacts** (identify, Unsubscribed): `POST /contacts/search` by `external_id` (else
 //! `email`); one match → `PUT /contacts/{id}`, none → `POST /contacts` (`role: user`, or `lead`
@@ -59,7 +62,7 @@
 //! | **Live Chat** | |
 //! | Live Chat Conversation Started, Conversation Ended, Message Sent, Message Received (4) | **native**: data event, metadata `conversation_id, agent_id, agent_name, agent_username, message_id, conversation_duration, message_body` |
 //! | **Email** | |
-//! | Unsubscribed | **native**: contact upsert with `unsubscribed_from_emails: true` |
+//! | Unsubscribed | **native**: contact upsert with `unsubscribed_from_emails: true`, plus the `Unsubscribed` data event (the contact update carries no time; the event records when) |
 //! | Email Bounced, Email Delivered, Email Link Clicked, Email Marked as Spam, Email Opened (5) | **native** (Intercom's documented mapping): data event, metadata `email_id, email_subject, campaign_id, campaign_name, link_id, link_url` |
 //!
 //! Totals (computed by [`mapping::treatment`], checked by a test): Ecommerce 1 native, 27
@@ -76,12 +79,28 @@ pub use mock::IntercomMock;
 pub use settings::{IntercomSettings, Region};
 
 use async_trait::async_trait;
+use destination_kit::destination::{ConformanceHints, DedupKey};
 use destination_kit::spec::Family;
 use destination_kit::{
     BatchLimits, Destination, DestinationInfo, Event, HttpClient, Mapped, PartnerRequest,
     PartnerResponse, Payload, TransportError, Verdicts,
 };
 use std::time::SystemTime;
+
+/// Spec events with Intercom's own documented mapping (the rest it takes are custom events).
+const NATIVE: &[&str] = &[
+    "Order Completed",
+    "Live Chat Conversation Started",
+    "Live Chat Conversation Ended",
+    "Live Chat Message Sent",
+    "Live Chat Message Received",
+    "Email Bounced",
+    "Email Delivered",
+    "Email Link Clicked",
+    "Email Marked as Spam",
+    "Email Opened",
+    "Unsubscribed",
+];
 
 /// The Intercom destination.
 #[derive(Debug, Clone, Copy, Default)]
@@ -100,6 +119,18 @@ impl Destination for Intercom {
                 Family::Email,
             ])
             .batch(BatchLimits::ONE)
+    }
+
+    fn conformance_hints(&self) -> ConformanceHints {
+        ConformanceHints::default()
+            .native_events(NATIVE)
+            .dedup_key(DedupKey::None(
+                "Intercom has no event id; it drops duplicates by (user, event_name, created_at)",
+            ))
+            .status_override(
+                409,
+                "409 on /contacts means the search index lags behind a create: retried",
+            )
     }
 
     fn map(&self, _settings: &IntercomSettings, event: &Event<'_>) -> Mapped {

@@ -89,8 +89,9 @@ fn every_fixture_maps_as_its_decision_says_within_the_metadata_limits() {
                 assert!(got.contains(reason), "{}: {got}", kind.name)
             }
             (Treatment::Native(_) | Treatment::Custom, Mapped::Send(p)) => {
-                assert_eq!(p.len(), 1, "{}", kind.name);
-                let body: Value = serde_json::from_str(p[0].body.get()).expect("JSON");
+                let want = if kind.name == "Unsubscribed" { 2 } else { 1 };
+                assert_eq!(p.len(), want, "{}", kind.name);
+                let body: Value = serde_json::from_str(p[want - 1].body.get()).expect("JSON");
                 if let Some(md) = body.get("metadata").and_then(Value::as_object) {
                     assert!(md.len() <= MAX_METADATA_KEYS, "{}: {md:?}", kind.name);
                     for (k, v) in md {
@@ -182,10 +183,36 @@ fn snapshot_email_opened() {
 }
 
 #[test]
-fn snapshot_unsubscribed_is_a_contact_update() {
-    let req = request_for(spec_fixture("Unsubscribed"));
-    assert_eq!(req["body"]["unsubscribed_from_emails"], json!(true));
-    insta::assert_json_snapshot!("intercom_unsubscribed", req);
+fn snapshot_unsubscribed_is_a_contact_update_and_a_data_event() {
+    let p = payloads(map_value(spec_fixture("Unsubscribed")));
+    let reqs: Vec<Value> = p
+        .iter()
+        .map(|p| show(&Intercom.request(&settings(), &p.route, std::slice::from_ref(p))))
+        .collect();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0]["body"]["unsubscribed_from_emails"], json!(true));
+    assert_eq!(reqs[1]["body"]["event_name"], json!("Unsubscribed"));
+    insta::assert_json_snapshot!("intercom_unsubscribed", reqs);
+}
+
+#[test]
+fn products_become_a_flat_list_of_ids() {
+    let req = request_for(spec_fixture("Cart Viewed"));
+    assert_eq!(
+        req["body"]["metadata"]["product_ids"],
+        json!("prd_5f2a91c3, prd_7b04e1d8")
+    );
+}
+
+#[test]
+fn the_native_list_of_the_hints_is_the_table() {
+    let hints = Intercom.conformance_hints();
+    let native: Vec<&str> = spec::ALL
+        .iter()
+        .filter(|k| matches!(treatment(k.name), Some(Treatment::Native(_))))
+        .map(|k| k.name)
+        .collect();
+    assert_eq!(hints.native_events.expect("declared").to_vec(), native);
 }
 
 #[test]
