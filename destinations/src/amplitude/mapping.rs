@@ -6,6 +6,7 @@
 
 use super::settings::AmplitudeSettings;
 use destination_kit::event::lenient_f64;
+use destination_kit::spec::{Ecommerce, SpecEvent};
 use destination_kit::{CallType, Event, Mapped, Payload};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -373,16 +374,16 @@ fn track<'a>(
     e.event_properties = props;
     e.user_properties = ctx_traits.map(UserProps::Plain);
     let get = |k: &str| props.and_then(|p| p.get(k));
-    match name {
-        "Order Completed" => {
-            e.revenue = get("revenue")
-                .and_then(lenient_f64)
-                .or_else(|| get("total").and_then(lenient_f64));
+    match ev.spec() {
+        Some(SpecEvent::Ecommerce(Ecommerce::OrderCompleted(o))) => {
+            e.revenue = o.revenue.or(o.total);
             e.price = get("price").and_then(lenient_f64);
             e.quantity = int(get("quantity"));
             e.product_id = text(get("productId")).or_else(|| text(get("product_id")));
             e.revenue_type = Some("Purchase");
-            let mut out = vec![Payload::json(HTTPAPI, &e)];
+            let mut out = Vec::with_capacity(1 + o.products.len());
+            out.push(Payload::json(HTTPAPI, &e));
+            // the product objects as sent (every field, typed or not) are the event properties
             if let Some(Value::Array(products)) = get("products") {
                 for (n, p) in products.iter().enumerate() {
                     let Some(p) = p.as_object() else { continue };
@@ -395,10 +396,10 @@ fn track<'a>(
             }
             Mapped::Send(out)
         }
-        "Order Refunded" => {
-            let amount = get("revenue")
-                .and_then(lenient_f64)
-                .or_else(|| get("total").and_then(lenient_f64))
+        Some(SpecEvent::Ecommerce(Ecommerce::OrderRefunded(o))) => {
+            let amount = o
+                .total
+                .or_else(|| get("revenue").and_then(lenient_f64))
                 .or_else(|| get("value").and_then(lenient_f64));
             e.revenue = amount.map(|a| -a.abs());
             e.revenue_type = amount.map(|_| "Refund");

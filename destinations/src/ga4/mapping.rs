@@ -9,6 +9,7 @@
 use super::settings::Ga4Settings;
 use chrono::Duration;
 use destination_kit::event::lenient_f64;
+use destination_kit::spec::{Ecommerce, Product, SpecEvent};
 use destination_kit::{CallType, Event, Mapped, Payload};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -247,11 +248,6 @@ impl<'a> Params<'a> {
                     Cow::Owned(o) => Cow::Owned(cut(&o, MAX_PARAM_VALUE_LEN).into_owned()),
                 }),
             );
-        }
-    }
-    fn num(&mut self, k: &'static str, v: Option<&'a Value>) {
-        if let Some(n) = v.and_then(lenient_f64) {
-            self.put(k, Param::Num(n));
         }
     }
     /// Every scalar property whose name is a valid param name, in key order.
@@ -541,7 +537,39 @@ pub fn ga4_event<'a>(s: &'a Ga4Settings, ev: &Event<'a>) -> Result<Ga4Event<'a>,
             p.text("group_id", msg.get("groupId"));
             Cow::Borrowed("join_group")
         }
-        _ => track_event(s, props, &mut p, event_name(ev).unwrap_or_default())?,
+        _ => match ev.spec() {
+            Some(SpecEvent::Ecommerce(Ecommerce::OrderCompleted(o))) => order(
+                s,
+                &mut p,
+                Order {
+                    event: "purchase",
+                    order_id: o.order_id.as_deref(),
+                    value: o.total.or(o.revenue),
+                    currency: o.currency.as_deref(),
+                    affiliation: o.affiliation.as_deref(),
+                    coupon: o.coupon.as_deref(),
+                    shipping: o.shipping,
+                    tax: o.tax,
+                    products: &o.products,
+                },
+            )?,
+            Some(SpecEvent::Ecommerce(Ecommerce::OrderRefunded(o))) => order(
+                s,
+                &mut p,
+                Order {
+                    event: "refund",
+                    order_id: o.order_id.as_deref(),
+                    value: o.total,
+                    currency: o.currency.as_deref(),
+                    affiliation: None,
+                    coupon: None,
+                    shipping: None,
+                    tax: None,
+                    products: &o.products,
+                },
+            )?,
+            _ => track_event(s, props, &mut p, event_name(ev).unwrap_or_default())?,
+        },
     };
     Ok(Ga4Event {
         name,
@@ -552,11 +580,10 @@ pub fn ga4_event<'a>(s: &'a Ga4Settings, ev: &Event<'a>) -> Result<Ga4Event<'a>,
 
 fn value_and_currency<'a>(
     s: &'a Ga4Settings,
-    props: &'a Map<String, Value>,
+    cur: Option<&'a str>,
     p: &mut Params<'a>,
     value: Option<f64>,
 ) {
-    let cur = props.get("currency").and_then(Value::as_str);
     match (value, cur) {
         (Some(v), c) => {
             p.put(
@@ -568,6 +595,10 @@ fn value_and_currency<'a>(
         (None, Some(c)) => p.put("currency", Param::Str(Cow::Borrowed(c))),
         (None, None) => {}
     }
+}
+
+fn currency(props: &Map<String, Value>) -> Option<&str> {
+    props.get("currency").and_then(Value::as_str)
 }
 
 fn num(props: &Map<String, Value>, k: &str) -> Option<f64> {
@@ -585,9 +616,79 @@ fn single_item<'a>(
         it.price
             .map(|pr| pr * it.quantity.map(|q| q as f64).unwrap_or(1.0))
     });
-    value_and_currency(s, props, p, value);
+    value_and_currency(s, currency(props), p, value);
     p.put("items", Param::Items(vec![it]));
     Ok(())
+}
+
+/// The typed fields of a purchase or refund.
+struct Order<'a> {
+    event: &'static str,
+    order_id: Option<&'a str>,
+    value: Option<f64>,
+    currency: Option<&'a str>,
+    affiliation: Option<&'a str>,
+    coupon: Option<&'a str>,
+    shipping: Option<f64>,
+    tax: Option<f64>,
+    products: &'a [Product],
+}
+
+/// A typed spec product → an item. `Err` when it has neither id nor name.
+pub fn typed_item<'a>(p: &'a Product, path: &str) -> Result<Item<'a>, String> {
+    let s = |v: &'a Option<String>| v.as_deref().filter(|x| !x.is_empty()).map(Cow::Borrowed);
+    let it = Item {
+        item_id: p.id().filter(|x| !x.is_empty()).map(Cow::Borrowed),
+        item_name: s(&p.name),
+        affiliation: None,
+        coupon: s(&p.coupon),
+        index: p.position.map(|x| x.round() as i64),
+        item_brand: s(&p.brand),
+        item_category: s(&p.category),
+        item_variant: s(&p.variant),
+        price: p.price,
+        quantity: p.quantity.map(|q| q.round() as i64),
+    };
+    if it.item_id.is_none() && it.item_name.is_none() {
+        return Err(format!(
+            "{path}: a GA4 item needs product_id (or sku) or name"
+        ));
+    }
+    Ok(it)
+}
+
+/// `purchase` / `refund` from the typed Order Completed / Order Refunded.
+fn order<'a>(s: &'a Ga4Settings, p: &mut Params<'a>, o: Order<'a>) -> Result<Cow<'a, str>, String> {
+    let Some(tid) = o.order_id.filter(|t| !t.trim().is_empty()) else {
+        return Err(format!(
+            "properties.order_id: required for GA4 {} (transaction_id); an empty transaction_id would de-duplicate every purchase",
+            o.event
+        ));
+    };
+    p.put("transaction_id", Param::Str(cut(tid, MAX_PARAM_VALUE_LEN)));
+    value_and_currency(s, o.currency, p, o.value);
+    if let Some(a) = o.affiliation {
+        p.put("affiliation", Param::Str(cut(a, MAX_PARAM_VALUE_LEN)));
+    }
+    if let Some(c) = o.coupon {
+        p.put("coupon", Param::Str(cut(c, MAX_PARAM_VALUE_LEN)));
+    }
+    if let Some(x) = o.shipping {
+        p.put("shipping", Param::Num(x));
+    }
+    if let Some(x) = o.tax {
+        p.put("tax", Param::Num(x));
+    }
+    let items = o
+        .products
+        .iter()
+        .enumerate()
+        .map(|(i, pr)| typed_item(pr, &format!("properties.products[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !items.is_empty() {
+        p.put("items", Param::Items(items));
+    }
+    Ok(Cow::Borrowed(o.event))
 }
 
 fn track_event<'a>(
@@ -628,14 +729,14 @@ fn track_event<'a>(
             "add_to_wishlist"
         }
         "Cart Viewed" => {
-            value_and_currency(s, props, p, num(props, "value"));
+            value_and_currency(s, currency(props), p, num(props, "value"));
             p.put("items", Param::Items(items_from_products(props)?));
             "view_cart"
         }
         "Checkout Started" => {
             value_and_currency(
                 s,
-                props,
+                currency(props),
                 p,
                 num(props, "value").or_else(|| num(props, "revenue")),
             );
@@ -652,37 +753,6 @@ fn track_event<'a>(
             p.text("payment_type", props.get("payment_method"));
             p.text("shipping_tier", props.get("shipping_method"));
             "add_payment_info"
-        }
-        "Order Completed" | "Order Refunded" => {
-            let tid = text(props.get("order_id")).filter(|t| !t.trim().is_empty());
-            let Some(tid) = tid else {
-                return Err(format!(
-                    "properties.order_id: required for GA4 {} (transaction_id); an empty transaction_id would de-duplicate every purchase",
-                    if name == "Order Completed" {
-                        "purchase"
-                    } else {
-                        "refund"
-                    }
-                ));
-            };
-            p.put("transaction_id", Param::Str(tid));
-            let value = num(props, "total")
-                .or_else(|| num(props, "revenue"))
-                .or_else(|| num(props, "value"));
-            value_and_currency(s, props, p, value);
-            p.text("affiliation", props.get("affiliation"));
-            p.text("coupon", props.get("coupon"));
-            p.num("shipping", props.get("shipping"));
-            p.num("tax", props.get("tax"));
-            let items = items_from_products(props)?;
-            if !items.is_empty() {
-                p.put("items", Param::Items(items));
-            }
-            if name == "Order Completed" {
-                "purchase"
-            } else {
-                "refund"
-            }
         }
         "Promotion Viewed" | "Promotion Clicked" => {
             p.text("promotion_id", props.get("promotion_id"));
