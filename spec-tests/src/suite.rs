@@ -569,7 +569,10 @@ impl Cx {
 
     async fn wire(&mut self) {
         // every sendable fixture, through the runtime, to the mock partner
-        let sendable: Vec<usize> = (0..self.fx.len()).filter(|&i| self.fx[i].claimed).collect();
+        // a fixture whose map() panicked is not sent: the panic is already reported
+        let sendable: Vec<usize> = (0..self.fx.len())
+            .filter(|&i| self.fx[i].claimed && !matches!(self.fx[i].mapped, MapResult::Panic(_)))
+            .collect();
         let mut ids = std::collections::HashSet::new();
         let values: Vec<Value> = sendable
             .iter()
