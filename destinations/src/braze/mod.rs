@@ -79,12 +79,42 @@ pub use mock::BrazeMock;
 pub use settings::BrazeSettings;
 
 use async_trait::async_trait;
+use destination_kit::destination::{ConformanceHints, DedupKey};
 use destination_kit::spec::Family;
 use destination_kit::{
     BatchLimits, Destination, DestinationInfo, Event, Mapped, PartnerRequest, PartnerResponse,
     Payload, Verdicts,
 };
 use std::time::SystemTime;
+
+/// Spec events Braze has a native counterpart for (recommended eCommerce events, email
+/// subscription state).
+pub const NATIVE: &[&str] = &[
+    "Product Viewed",
+    "Product Added",
+    "Product Removed",
+    "Checkout Started",
+    "Order Completed",
+    "Order Refunded",
+    "Order Cancelled",
+    "Unsubscribed",
+    "Email Marked as Spam",
+];
+
+/// Braze's answer to a batch of events of which those at `refused` are invalid: 201 success
+/// with `errors[]` (indices within `events`).
+fn partial_failure(n: usize, refused: &[usize]) -> (u16, String) {
+    let errors: Vec<serde_json::Value> = refused
+        .iter()
+        .map(|i| serde_json::json!({"type": "refused by the conformance suite", "input_array": "events", "index": i}))
+        .collect();
+    let body = serde_json::json!({
+        "message": "success",
+        "events_processed": n - refused.len(),
+        "errors": errors,
+    });
+    (201, body.to_string())
+}
 
 /// Payloads per request (see the module docs for why 50 and not 75).
 pub const MAX_EVENTS: usize = 50;
@@ -106,6 +136,15 @@ impl Destination for Braze {
                 events: MAX_EVENTS,
                 bytes: MAX_BYTES,
             })
+    }
+
+    fn conformance_hints(&self) -> ConformanceHints {
+        ConformanceHints::default()
+            .native_events(NATIVE)
+            .dedup_key(DedupKey::None(
+                "Braze has no dedup key: a duplicate object is stored twice, so the runtime's messageId window is the only protection",
+            ))
+            .partial_failure(partial_failure)
     }
 
     fn map(&self, settings: &BrazeSettings, event: &Event<'_>) -> Mapped {

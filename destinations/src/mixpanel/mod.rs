@@ -75,6 +75,7 @@ pub use mock::MixpanelMock;
 pub use settings::{IdentityMerge, MixpanelSettings, Region};
 
 use async_trait::async_trait;
+use destination_kit::destination::{ConformanceHints, DedupKey};
 use destination_kit::spec::Family;
 use destination_kit::{
     BatchLimits, Destination, DestinationInfo, Event, Mapped, PartnerRequest, PartnerResponse,
@@ -104,6 +105,13 @@ impl Destination for Mixpanel {
             })
     }
 
+    fn conformance_hints(&self) -> ConformanceHints {
+        ConformanceHints::default()
+            .native_events(&["Order Completed"])
+            .dedup_key(DedupKey::Derived(mapping::insert_id))
+            .partial_failure(strict_failure)
+    }
+
     fn map(&self, settings: &MixpanelSettings, event: &Event<'_>) -> Mapped {
         mapping::map(settings, event)
     }
@@ -126,6 +134,25 @@ impl Destination for Mixpanel {
     ) -> Verdicts {
         request::interpret(response, batch, now)
     }
+}
+
+/// Mixpanel's strict-import answer when the records at `refused` fail (the others ingested).
+fn strict_failure(n: usize, refused: &[usize]) -> (u16, String) {
+    let failed: Vec<serde_json::Value> = refused
+        .iter()
+        .map(|i| {
+            serde_json::json!({"index": i, "$insert_id": "", "field": "properties",
+                "message": "refused by the conformance suite"})
+        })
+        .collect();
+    let body = serde_json::json!({
+        "code": 400,
+        "error": "some data points in the request failed validation",
+        "failed_records": failed,
+        "num_records_imported": n - refused.len(),
+        "status": "Bad Request",
+    });
+    (400, body.to_string())
 }
 
 /// Parse settings, point them at `endpoint` when given, and build the destination.
