@@ -62,6 +62,7 @@ pub mod settings;
 mod tests;
 
 use async_trait::async_trait;
+use destination_kit::destination::ConformanceHints;
 use destination_kit::spec::Family;
 use destination_kit::{
     BatchLimits, Destination, DestinationInfo, Event, Mapped, PartnerRequest, PartnerResponse,
@@ -69,6 +70,16 @@ use destination_kit::{
 };
 pub use settings::{AmplitudeSettings, Region};
 use std::time::SystemTime;
+
+/// How Amplitude answers a batch with some bad events (for the conformance suite).
+fn invalid_fields(_n: usize, bad: &[usize]) -> (u16, String) {
+    let body = serde_json::json!({
+        "code": 400,
+        "error": "Invalid field values on some events",
+        "events_with_invalid_fields": { "time": bad },
+    });
+    (400, body.to_string())
+}
 
 /// The Amplitude destination.
 #[derive(Debug, Clone, Copy, Default)]
@@ -90,6 +101,17 @@ impl Destination for Amplitude {
                 events: MAX_EVENTS,
                 bytes: MAX_BYTES,
             })
+    }
+
+    fn conformance_hints(&self) -> ConformanceHints {
+        ConformanceHints::default()
+            .native_events(&["Order Completed", "Order Refunded"])
+            .status_override(
+                400,
+                "a 400 naming event indices fails only those and resends the rest; `Invalid API key` fails all as auth",
+            )
+            .status_override(429, "waits 30 s when there is no Retry-After")
+            .partial_failure(invalid_fields)
     }
 
     fn map(&self, settings: &AmplitudeSettings, event: &Event<'_>) -> Mapped {

@@ -691,6 +691,15 @@ fn order<'a>(s: &'a Ga4Settings, p: &mut Params<'a>, o: Order<'a>) -> Result<Cow
     Ok(Cow::Borrowed(o.event))
 }
 
+/// `products`, when there are any, as `items` (any GA4 event may carry items).
+fn products_as_items<'a>(props: &'a Map<String, Value>, p: &mut Params<'a>) -> Result<(), String> {
+    let items = items_from_products(props)?;
+    if !items.is_empty() {
+        p.put("items", Param::Items(items));
+    }
+    Ok(())
+}
+
 fn track_event<'a>(
     s: &'a Ga4Settings,
     props: &'a Map<String, Value>,
@@ -775,6 +784,7 @@ fn track_event<'a>(
             p.text("method", props.get("share_via"));
             p.put("content_type", Param::Str(Cow::Borrowed("cart")));
             p.text("item_id", props.get("cart_id"));
+            products_as_items(props, p)?;
             "share"
         }
         "Video Playback Started" | "Video Content Playing" | "Video Playback Completed" => {
@@ -806,6 +816,7 @@ fn track_event<'a>(
         }
         _ => {
             let n = custom_event_name(name)?;
+            products_as_items(props, p)?;
             p.rest(props);
             return Ok(n);
         }

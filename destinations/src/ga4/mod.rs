@@ -96,6 +96,7 @@ pub mod settings;
 mod tests;
 
 use async_trait::async_trait;
+use destination_kit::destination::{ConformanceHints, DedupKey};
 use destination_kit::spec::Family;
 use destination_kit::{
     BatchLimits, Destination, DestinationInfo, Event, Mapped, PartnerRequest, PartnerResponse,
@@ -103,6 +104,48 @@ use destination_kit::{
 };
 pub use settings::{Ga4Settings, Region};
 use std::time::SystemTime;
+
+/// Spec events mapped to GA4's own events (the others go as custom events).
+pub const NATIVE_EVENTS: &[&str] = &[
+    "Products Searched",
+    "Product List Viewed",
+    "Promotion Viewed",
+    "Promotion Clicked",
+    "Product Clicked",
+    "Product Viewed",
+    "Product Added",
+    "Product Removed",
+    "Cart Viewed",
+    "Checkout Started",
+    "Checkout Step Completed",
+    "Payment Info Entered",
+    "Order Completed",
+    "Order Refunded",
+    "Product Added to Wishlist",
+    "Product Shared",
+    "Cart Shared",
+    "Video Playback Started",
+    "Video Content Playing",
+    "Video Playback Completed",
+];
+
+/// How the validation server answers a batch with some bad events (for the conformance suite).
+fn validation_failure(_n: usize, bad: &[usize]) -> (u16, String) {
+    let msgs: Vec<serde_json::Value> = bad
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "fieldPath": format!("events[{i}].params.value"),
+                "description": "value must be a number",
+                "validationCode": "VALUE_INVALID",
+            })
+        })
+        .collect();
+    (
+        200,
+        serde_json::json!({ "validationMessages": msgs }).to_string(),
+    )
+}
 
 /// The GA4 Measurement Protocol destination.
 #[derive(Debug, Clone, Copy, Default)]
@@ -126,6 +169,15 @@ impl Destination for Ga4 {
                 events: MAX_EVENTS,
                 bytes: MAX_BYTES,
             })
+    }
+
+    fn conformance_hints(&self) -> ConformanceHints {
+        ConformanceHints::default()
+            .native_events(NATIVE_EVENTS)
+            .dedup_key(DedupKey::None(
+                "GA4 has no event-level dedup key (purchases de-duplicate by transaction_id, from order_id)",
+            ))
+            .partial_failure(validation_failure)
     }
 
     fn map(&self, settings: &Ga4Settings, event: &Event<'_>) -> Mapped {
