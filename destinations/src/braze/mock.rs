@@ -289,10 +289,10 @@ fn check_event(o: &Map<String, Value>) -> Result<(), String> {
             if !nonneg(prod.get("price")) {
                 return Err(format!("{name}: products[{i}].price must be a number >= 0"));
             }
-            if !prod
+            if prod
                 .get("quantity")
                 .and_then(Value::as_i64)
-                .is_some_and(|q| q >= 1)
+                .is_none_or(|q| q < 1)
             {
                 return Err(format!(
                     "{name}: products[{i}].quantity must be a positive integer"
