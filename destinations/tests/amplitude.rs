@@ -246,3 +246,27 @@ async fn server_errors_retry_and_insert_id_keeps_them_harmless() {
     assert_eq!(m.partner.received().await.len(), 5);
     assert_eq!(m.ingested().len(), 5);
 }
+
+/// Silenced events (a spammy device) fail alone; the rest of the batch is resent.
+#[tokio::test]
+async fn silenced_events_fail_alone() {
+    let m = AmplitudeMock::start().await.silence_indices([0]);
+    let r = deliver(m.partner.settings.clone(), &clock(), &five()).await;
+    assert!(
+        matches!(outcome(&r, 1), Outcome::Failed { reason, .. } if reason.contains("silenced"))
+    );
+    assert_eq!(r.report.delivered, 4);
+    let bodies = http_bodies(&m).await;
+    assert_eq!(insert_ids(&bodies[1]), ["m1", "m2", "m3", "m4"]);
+}
+
+/// Latency alone changes nothing: every event is delivered once.
+#[tokio::test]
+async fn latency_is_only_slower() {
+    let m = AmplitudeMock::start()
+        .await
+        .latency(Duration::from_millis(50));
+    let r = deliver(m.partner.settings.clone(), &clock(), &five()).await;
+    assert_eq!(r.report.delivered, 5);
+    assert_eq!(m.partner.received().await.len(), 1);
+}

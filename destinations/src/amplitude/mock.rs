@@ -14,7 +14,8 @@
 //! - Fault injection, in order of the requests: [`AmplitudeMock::fail_next`] (a status),
 //!   [`AmplitudeMock::throttle_next`] (429 with Amplitude's body, `Retry-After` when given),
 //!   [`AmplitudeMock::reject_indices`] (the next `httpapi` request answers 400 naming those
-//!   indices), [`AmplitudeMock::latency`].
+//!   indices), [`AmplitudeMock::silence_indices`] (400 `Events silenced for device_id` with
+//!   `silenced_events`), [`AmplitudeMock::latency`].
 
 use super::mapping::INVALID_IDS;
 use serde_json::{Map, Value, json};
@@ -37,6 +38,7 @@ enum Fault {
     Status(u16),
     Throttle(Option<u64>),
     Reject(Vec<usize>),
+    Silence(Vec<usize>),
 }
 
 #[derive(Default)]
@@ -77,7 +79,7 @@ impl Respond for Responder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut st = self.state.lock().expect("mock state");
         let fault = match st.faults.front() {
-            Some(Fault::Reject(_)) if self.api != Api::Http => None,
+            Some(Fault::Reject(_) | Fault::Silence(_)) if self.api != Api::Http => None,
             Some(_) => st.faults.pop_front(),
             None => None,
         };
@@ -101,6 +103,16 @@ impl Respond for Responder {
                 "code": 400,
                 "error": "Invalid field values on some events",
                 "events_with_invalid_fields": { "event_properties": idx },
+            })),
+            Some(Fault::Silence(idx)) => err400(json!({
+                "code": 400,
+                "error": "Events silenced for device_id",
+                "eps_threshold": 30,
+                "exceeded_daily_quota_devices": {},
+                "silenced_devices": ["mock-device"],
+                "silenced_events": idx,
+                "throttled_devices": {},
+                "throttled_events": [],
             })),
             None => match self.api {
                 Api::Http => httpapi(&mut st, req),
@@ -315,6 +327,13 @@ impl AmplitudeMock {
     /// `events_with_invalid_fields`; nothing of it is ingested.
     pub fn reject_indices(self, idx: impl IntoIterator<Item = usize>) -> Self {
         self.push(1, Fault::Reject(idx.into_iter().collect()));
+        self
+    }
+
+    /// The next `httpapi` request is answered 400 `Events silenced for device_id` listing these
+    /// indices in `silenced_events`; nothing of it is ingested.
+    pub fn silence_indices(self, idx: impl IntoIterator<Item = usize>) -> Self {
+        self.push(1, Fault::Silence(idx.into_iter().collect()));
         self
     }
 

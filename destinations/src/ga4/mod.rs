@@ -31,8 +31,8 @@
 //!   no currency, `default_currency` (default `USD`) is sent.
 //! - **Custom events**: the Segment name with spaces → `_`, other invalid characters dropped,
 //!   leading non-letters dropped; longer than 40 characters, empty or reserved
-//!   (`session_start`, `screen_view`, `ad_*`…) → rejected with the reason. Params: every scalar
-//!   property with a valid name, in key order.
+//!   (`session_start`, `screen_view`, `ad_*`…) → rejected with the reason. Params: `items` from
+//!   `products` when there are any, then every scalar property with a valid name, in key order.
 //! - **Quirk — always 204**: production answers 204 to everything, even garbage, so a 2xx only
 //!   means "received". Set `validate: true` (alias `debug`) to send to `/debug/mp/collect`
 //!   instead: its `validationMessages` are read, messages naming `events[i]` fail those events
@@ -68,7 +68,7 @@
 //! | Product Removed from Wishlist | `Product_Removed_from_Wishlist` | custom |
 //! | Wishlist Product Added to Cart | `Wishlist_Product_Added_to_Cart` | custom (an `add_to_cart` would double count the Product Added clients also send) |
 //! | Product Shared | `share` (method ← share_via, content_type `product`, item_id ← product_id) | native |
-//! | Cart Shared | `share` (content_type `cart`, item_id ← cart_id) | native |
+//! | Cart Shared | `share` (content_type `cart`, item_id ← cart_id, items) | native |
 //! | Product Reviewed | `Product_Reviewed` | custom |
 //! | **Video** | | |
 //! | Video Playback Started | `video_start` (video_current_time ← position, video_duration ← total_length, video_percent, video_provider ← video_player) | native |
