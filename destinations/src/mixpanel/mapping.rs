@@ -154,8 +154,8 @@ impl<'a> Ctx<'a> {
         let c = msg.context();
         Ctx {
             distinct_id,
-            user_id: msg.user_id(),
-            device_id: msg.anonymous_id(),
+            user_id: msg.user_id().filter(|u| !is_invalid_id(u)),
+            device_id: msg.anonymous_id().filter(|a| !is_invalid_id(a)),
             context: [
                 ("ip", c.ip()),
                 ("$current_url", c.nested_str("page", "url")),

@@ -166,6 +166,8 @@ fn refused_user_id_falls_back_to_anonymous_id_and_none_is_rejected() {
     v["userId"] = json!("null");
     let req = request_for(&s, v.clone());
     assert_eq!(req["body"][0]["properties"]["distinct_id"], "anon-1");
+    // a refused value is not sent as $user_id either
+    assert!(req["body"][0]["properties"].get("$user_id").is_none());
     v["anonymousId"] = json!("undefined");
     match map_with(&s, v) {
         Mapped::Invalid { reason } => assert!(reason.contains("distinct_id"), "{reason}"),
@@ -439,7 +441,10 @@ fn snapshot_order_completed_with_product_purchased() {
             {"product_id": "p2", "sku": "S-2", "name": "Uno", "price": 3.5, "quantity": 2, "currency": "EUR"}
         ]
     });
-    let raw = payloads(map_with(&settings(), track("Order Completed", "m-oc", order.clone())));
+    let raw = payloads(map_with(
+        &settings(),
+        track("Order Completed", "m-oc", order.clone()),
+    ));
     // the product's own currency does not duplicate the order's: no duplicate JSON keys
     assert_eq!(raw[2].body.get().matches("\"currency\"").count(), 1);
     let req = request_for(&settings(), track("Order Completed", "m-oc", order));
