@@ -561,3 +561,47 @@ async fn alias_merges_through_users_merge() {
     let reqs = mock.received().await;
     assert_eq!(reqs[0].url.path(), "/users/merge");
 }
+
+#[tokio::test]
+async fn mock_checks_objects_like_braze() {
+    let mock = BrazeMock::start().await;
+    let s = mock_settings(&mock);
+    let ev = |o: Value| Payload::json("track", &o).part("events");
+    let batch = vec![
+        ev(json!({"external_id": "u", "name": "ok", "time": "2026-01-09T08:30:00.250Z"})),
+        ev(json!({"external_id": "u", "name": "epoch", "time": 1_767_947_400})),
+        ev(json!({"external_id": "u", "time": "2026-01-09T08:30:00Z"})),
+        ev(
+            json!({"external_id": "u", "name": "x", "time": "2026-01-09T08:30:00Z", "properties": {"$x": 1}}),
+        ),
+        ev(
+            json!({"external_id": "u", "name": "ecommerce.product_viewed", "time": "2026-01-09T08:30:00Z",
+            "properties": {"product_id": "p", "product_name": "n", "variant_id": "v", "price": 1, "currency": "USD"}}),
+        ),
+        Payload::json(
+            "track",
+            &json!({"external_id": "u", "product_id": "p", "currency": "USD", "price": 2.5,
+            "time": "2026-01-09T08:30:00Z"}),
+        )
+        .part("purchases"),
+        Payload::json(
+            "track",
+            &json!({"external_id": "u", "product_id": "p", "currency": "US", "price": 2.5,
+            "time": "2026-01-09T08:30:00Z"}),
+        )
+        .part("purchases"),
+    ];
+    let (status, v) = send(&s, &batch).await;
+    assert_eq!(status, 201);
+    assert_eq!(failed_positions(&v), vec![1, 2, 3, 4, 6]);
+    let reason = |i: usize| match v.get(i) {
+        Some(Verdict::Failed { reason, .. }) => reason.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(reason(1).contains("ISO 8601"));
+    assert!(reason(2).contains("'name'"));
+    assert!(reason(3).contains("'$'"));
+    assert!(reason(4).contains("'source' is required"));
+    assert!(reason(6).contains("purchases") && reason(6).contains("currency"));
+    assert_eq!(mock.processed(), [0, 1, 1]);
+}

@@ -508,3 +508,66 @@ fn snapshot_video_live_chat_email() {
         )
     );
 }
+
+#[tokio::test]
+async fn mock_checks_limits_and_record_fields_like_mixpanel() {
+    let mock = MixpanelMock::start().await.now(NOW.parse().unwrap());
+    let s = mock_settings(&mock);
+    let rec = |t: i64, ins: &str, did: &str| {
+        Payload::json(
+            "import",
+            &json!({"event": "E", "properties": {"time": t, "distinct_id": did, "$insert_id": ins}}),
+        )
+    };
+    // more than 2,000 records: the whole request is refused
+    let many: Vec<Payload> = (0..2001)
+        .map(|i| rec(1_767_947_400_000, &format!("i{i}"), "u"))
+        .collect();
+    let (status, v) = send(&s, &many).await;
+    assert_eq!(status, 400);
+    assert!(v.iter().all(|v| matches!(
+        v,
+        Verdict::Failed {
+            kind: ErrorKind::Client,
+            ..
+        }
+    )));
+    // over the byte cap: 413, which the runtime splits
+    let big = "x".repeat(mock::BODY_LIMIT);
+    let huge = vec![Payload::json(
+        "import",
+        &json!({"event": "E", "properties": {"time": 1_767_947_400, "distinct_id": "u", "$insert_id": "a", "blob": big}}),
+    )];
+    let (status, v) = send(&s, &huge).await;
+    assert_eq!(status, 413);
+    assert!(matches!(
+        v.get(0),
+        Some(Verdict::Retry {
+            kind: ErrorKind::PayloadTooLarge,
+            ..
+        })
+    ));
+    // per-record checks: seconds accepted; before 1971, 2 h ahead, refused distinct_id fail
+    let batch = vec![
+        rec(1_767_947_400, "ok-seconds", "u"),
+        rec(0, "epoch", "u"),
+        rec(1_768_053_600_000, "two-hours-ahead", "u"),
+        rec(1_767_947_400_000, "bad-id", "undefined"),
+    ];
+    let (status, v) = send(&s, &batch).await;
+    assert_eq!(status, 400);
+    let v = v.into_vec();
+    assert_eq!(v[0], Verdict::Delivered);
+    for (i, field) in [
+        (1, "properties.time"),
+        (2, "properties.time"),
+        (3, "properties.distinct_id"),
+    ] {
+        assert!(
+            matches!(&v[i], Verdict::Failed { reason, .. } if reason.contains(field)),
+            "{i}: {:?}",
+            v[i]
+        );
+    }
+    assert_eq!(mock.imported(), 1);
+}
