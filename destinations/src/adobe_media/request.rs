@@ -11,6 +11,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The state of one Segment session.
 #[derive(Debug, Default)]
@@ -24,27 +25,56 @@ pub struct Session {
     pub used_ts: HashSet<i64>,
     /// Adobe sessions started for this Segment session.
     pub started: u32,
+    /// When the session last sent something (for forgetting idle sessions).
+    pub last_used: Option<Instant>,
 }
 
+/// Sessions known before idle ones are forgotten.
+pub const SWEEP_AT: usize = 10_000;
+/// A session idle this long is forgotten when the map is swept: Adobe has closed it long ago
+/// (10 minutes idle), and a later event of it starts a new one anyway.
+pub const IDLE_FORGET: Duration = Duration::from_secs(30 * 60);
+
 /// Sessions by Segment session key (each behind its own async lock, so one session's events go
-/// out one at a time while different sessions proceed in parallel).
+/// out one at a time while different sessions proceed in parallel). Memory stays bounded: when
+/// more than [`SWEEP_AT`] sessions are known (or twice as many as after the last sweep), the
+/// ones idle for [`IDLE_FORGET`] (wall clock) are dropped.
 #[derive(Debug, Default)]
-pub struct Sessions(Mutex<HashMap<String, Arc<tokio::sync::Mutex<Session>>>>);
+pub struct Sessions(Mutex<SessionMap>);
+
+#[derive(Debug, Default)]
+struct SessionMap {
+    map: HashMap<String, Arc<tokio::sync::Mutex<Session>>>,
+    sweep_at: usize,
+}
 
 impl Sessions {
     fn get(&self, key: &str) -> Arc<tokio::sync::Mutex<Session>> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(key.to_string()).or_default().clone()
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = m.map.get(key) {
+            return s.clone();
+        }
+        if m.map.len() >= m.sweep_at.max(SWEEP_AT) {
+            m.map.retain(|_, s| {
+                Arc::strong_count(s) > 1
+                    || s.try_lock().map_or(true, |g| {
+                        g.last_used.is_none_or(|t| t.elapsed() < IDLE_FORGET)
+                    })
+            });
+            m.sweep_at = m.map.len() * 2;
+        }
+        m.map.entry(key.to_string()).or_default().clone()
     }
     /// The Adobe session id currently open for a Segment session.
     pub fn sid(&self, key: &str) -> Option<String> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key)
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.map
+            .get(key)
             .and_then(|s| s.try_lock().ok().and_then(|s| s.sid.clone()))
     }
     /// Segment sessions known.
     pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).map.len()
     }
     /// Whether no session is known.
     pub fn is_empty(&self) -> bool {
@@ -167,6 +197,7 @@ pub async fn send(
     let fallback: Option<Value> = env.start.and_then(|r| serde_json::from_str(r.get()).ok());
     let session = sessions.get(&p.route);
     let mut s = session.lock().await;
+    s.last_used = Some(Instant::now());
 
     let kind = event_type_of(env.event.get()).unwrap_or("other");
     if kind == "sessionStart" {
