@@ -119,6 +119,10 @@ pub struct AmpEvent<'a> {
     /// Revenue type (`Purchase`, `Refund`).
     #[serde(rename = "revenueType", skip_serializing_if = "Option::is_none")]
     pub revenue_type: Option<&'static str>,
+    /// Session start in Unix ms, from `integrations.Amplitude.session_id` (Segment's
+    /// convention for Amplitude sessions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<i64>,
     /// `context.ip`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<&'a str>,
@@ -235,6 +239,11 @@ fn base<'a>(
         revenue: None,
         product_id: None,
         revenue_type: None,
+        session_id: msg
+            .integrations()
+            .and_then(|i| i.get("Amplitude"))
+            .and_then(|a| a.get("session_id"))
+            .and_then(|v| int(Some(v))),
         ip: ctx.ip(),
         platform: ctx.nested_str("device", "type"),
         os_name: ctx.nested_str("os", "name"),

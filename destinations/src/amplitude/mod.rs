@@ -20,7 +20,7 @@
 //!   Amplitude treats as `$set`); `ip`, `platform` (device.type), `os_name`, `os_version`,
 //!   `device_manufacturer`, `device_model`, `carrier`, `language` (locale), `app_version`,
 //!   `country`/`region`/`city`, `location_lat`/`location_lng`, `user_agent`, `library`
-//!   (`name/version`) from `context`.
+//!   (`name/version`) from `context`; `session_id` from `integrations.Amplitude.session_id`.
 //! - **Historical events**: Amplitude documents no replay window and keeps the `time` sent, so
 //!   old events are sent as they are, never moved or dropped.
 //! - **Quirks**: a 400 naming event indices (`events_with_invalid_fields`,

@@ -452,3 +452,13 @@ fn coverage_matches_the_documented_table() {
         .collect();
     assert_eq!(table, [(2, 26), (0, 17), (0, 4), (0, 6)]);
 }
+
+#[test]
+fn session_id_comes_from_the_amplitude_integration_options() {
+    let mut v = track("Thing", "m", json!({}));
+    v["integrations"] = json!({"Amplitude": {"session_id": 1767947000000i64}});
+    let r = requests_for(&settings(), v);
+    assert_eq!(r[0]["body"]["events"][0]["session_id"], 1767947000000i64);
+    let r = requests_for(&settings(), track("Thing", "m", json!({})));
+    assert!(r[0]["body"]["events"][0].get("session_id").is_none());
+}

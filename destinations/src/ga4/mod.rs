@@ -50,7 +50,7 @@
 //! | Product List Filtered | `Product_List_Filtered` | custom (no GA4 event for filters) |
 //! | Promotion Viewed | `view_promotion` (promotion_id, promotion_name ← name, creative_name ← creative, creative_slot ← position) | native |
 //! | Promotion Clicked | `select_promotion` (same params) | native |
-//! | Product Clicked | `select_item` (items = [product]) | native |
+//! | Product Clicked | `select_item` (items = the product) | native |
 //! | Product Viewed | `view_item` (currency, value, items) | native |
 //! | Product Added | `add_to_cart` (currency, value = price × quantity, items) | native |
 //! | Product Removed | `remove_from_cart` | native |
