@@ -136,6 +136,12 @@ impl Runtime {
         self.dedup = Mutex::new(store);
         self
     }
+    /// Share an HTTP client (keep-alive pool) with other runtimes. Its timeout should match
+    /// `config.retry.attempt_timeout` (the runtime also applies that timeout itself).
+    pub fn with_http(mut self, http: HttpClient) -> Self {
+        self.http = http;
+        self
+    }
     /// Append events that end rejected, failed or expired to this JSON-lines file.
     pub fn with_dead_letter(mut self, path: impl AsRef<Path>) -> Self {
         self.dead_letter = Some(path.as_ref().to_path_buf());
@@ -386,6 +392,17 @@ impl std::fmt::Debug for Input {
 #[error("the delivery runtime has stopped")]
 pub struct Stopped;
 
+/// Why [`RuntimeHandle::try_submit`] did not queue a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The input queue is full: try again shortly.
+    #[error("the delivery runtime is busy")]
+    Busy,
+    /// The runtime was shut down.
+    #[error("the delivery runtime has stopped")]
+    Stopped,
+}
+
 impl RuntimeHandle {
     /// Queue a message (waits while the runtime's input queue is full).
     pub async fn submit(&self, msg: Message) -> Result<(), Stopped> {
@@ -401,6 +418,24 @@ impl RuntimeHandle {
             })
             .await
             .map_err(|_| Stopped)
+    }
+    /// Queue a message without waiting: `Err(Busy)` when the input queue is full (answer the
+    /// client 503 and let it retry), `Err(Stopped)` after shutdown.
+    pub fn try_submit(&self, msg: Message) -> Result<(), SubmitError> {
+        let line = self
+            .next_line
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.tx
+            .try_send(Input {
+                line,
+                batch_index: None,
+                raw: None,
+                result: Ok(msg),
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SubmitError::Busy,
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+            })
     }
     /// Queue a parsed record (a parse error ends `rejected`).
     pub async fn submit_record(&self, rec: Record) -> Result<(), Stopped> {
