@@ -644,6 +644,10 @@ pub enum DedupKey {
     None(&'static str),
 }
 
+/// How a partner answers a batch of `n` payloads in which those at the given indices are
+/// refused: the status and body (see [`ConformanceHints::partial_failure`]).
+pub type PartialFailureAnswer = fn(usize, &[usize]) -> (u16, String);
+
 /// What a destination tells the conformance suite (`spec-tests`) about itself. Every field is
 /// optional: the defaults suit a destination that sends the messageId as the partner's dedup
 /// key and uses the shared classifier for every status.
@@ -669,7 +673,7 @@ pub struct ConformanceHints {
     /// How the partner answers a batch in which some payloads are refused: given the batch size
     /// and the refused indices, the status and body it sends. Lets the suite check per-event
     /// outcomes of a partial failure (destinations with batches of more than one).
-    pub partial_failure: Option<fn(usize, &[usize]) -> (u16, String)>,
+    pub partial_failure: Option<PartialFailureAnswer>,
     /// Spec events (exact names) it sends as a profile or attribute update rather than as an
     /// event: no event time and no dedup key are expected in their requests.
     pub profile_updates: &'static [&'static str],
@@ -705,7 +709,7 @@ impl ConformanceHints {
         self
     }
     /// Declare how the partner answers a partially refused batch.
-    pub fn partial_failure(mut self, f: fn(usize, &[usize]) -> (u16, String)) -> Self {
+    pub fn partial_failure(mut self, f: PartialFailureAnswer) -> Self {
         self.partial_failure = Some(f);
         self
     }

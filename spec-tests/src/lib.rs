@@ -22,4 +22,4 @@ pub mod report;
 pub mod suite;
 
 pub use report::{Check, CoverageRow, CoverageStatus, Report};
-pub use suite::{Factory, RETRY_AFTER_SECS, Suite};
+pub use suite::{Configure, ConfigureFn, Factory, RETRY_AFTER_SECS, Suite};

@@ -152,13 +152,15 @@ impl Report {
             if !r.claimed {
                 note = format!("(family not claimed) {note}");
             }
-            s.push_str(&format!(
-                "{:<10}  {:<w$}  {:<11}  {}\n",
+            let row = format!(
+                "{:<10}  {:<w$}  {:<11}  {}",
                 r.family,
                 r.event,
                 r.status.as_str(),
                 note.trim()
-            ));
+            );
+            s.push_str(row.trim_end());
+            s.push('\n');
         }
         let count = |st: CoverageStatus| self.coverage.iter().filter(|r| r.status == st).count();
         s.push_str(&format!(

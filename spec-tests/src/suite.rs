@@ -21,9 +21,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Builds a configured destination from settings JSON and an optional endpoint override — the
 /// shape of the registry's `configure`.
-pub type Factory = Arc<
-    dyn Fn(Value, Option<&str>) -> Result<Arc<dyn DynDestination>, SettingsError> + Send + Sync,
->;
+pub type Factory = Arc<ConfigureFn>;
+
+/// The closure behind a [`Factory`].
+pub type ConfigureFn =
+    dyn Fn(Value, Option<&str>) -> Result<Arc<dyn DynDestination>, SettingsError> + Send + Sync;
+
+/// A registry-style `configure` function.
+pub type Configure = fn(Value, Option<&str>) -> Result<Arc<dyn DynDestination>, SettingsError>;
 
 /// The Retry-After (seconds) the suite's 429 case sends.
 pub const RETRY_AFTER_SECS: u64 = 7;
@@ -76,9 +81,7 @@ impl Suite {
     }
 
     /// A suite over a registry-style `configure` function, using the mock partner's settings.
-    pub fn from_configure(
-        configure: fn(Value, Option<&str>) -> Result<Arc<dyn DynDestination>, SettingsError>,
-    ) -> Suite {
+    pub fn from_configure(configure: Configure) -> Suite {
         Suite::with_factory(Arc::new(configure), Value::Null)
     }
 
@@ -178,10 +181,8 @@ impl Suite {
 /// String settings (any depth) that the settings' `Debug` does not show are secrets.
 fn collect_secrets(v: &Value, debug: &str, out: &mut Vec<String>) {
     match v {
-        Value::String(s) if s.len() >= 6 && !debug.contains(s.as_str()) => {
-            if !out.contains(s) {
-                out.push(s.clone());
-            }
+        Value::String(s) if s.len() >= 6 && !debug.contains(s.as_str()) && !out.contains(s) => {
+            out.push(s.clone());
         }
         Value::Array(a) => a.iter().for_each(|x| collect_secrets(x, debug, out)),
         Value::Object(m) => m.values().for_each(|x| collect_secrets(x, debug, out)),
@@ -358,7 +359,7 @@ impl Cx {
                     continue;
                 }
             };
-            let time = msg.event_time().unwrap_or_else(|| self.now);
+            let time = msg.event_time().unwrap_or(self.now);
             let takes_call = self.info.calls.contains(&msg.call());
             let claimed = takes_call && kind.is_none_or(|k| self.info.families.contains(&k.family));
             let mapped = match self.map_one(&msg, time) {
@@ -1053,7 +1054,8 @@ impl Cx {
             })
             .collect();
         // a fixed shuffle: odd positions reversed, then even positions
-        let (odd, even): (Vec<(usize, usize)>, Vec<(usize, usize)>) = timed
+        type Split = Vec<(usize, usize)>;
+        let (odd, even): (Split, Split) = timed
             .iter()
             .copied()
             .enumerate()
@@ -1111,7 +1113,7 @@ impl Cx {
         }
         let d = if fails.is_empty() {
             format!(
-                "{} timed events sent out of order, with the clock in 2031, each landed with its own time",
+                "{} timed events sent out of order, hours after they happened, each landed with its own time",
                 timed.len()
             )
         } else {
