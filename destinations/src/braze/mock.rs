@@ -40,6 +40,7 @@ pub const MAX_MERGES: usize = 50;
 enum Fault {
     Status(u16),
     Throttle(u64),
+    ThrottleRetryAfter(u64),
     Queued,
     Fatal,
 }
@@ -101,6 +102,15 @@ impl BrazeMock {
         self.with(|s| {
             s.faults
                 .extend(std::iter::repeat_n(Fault::Throttle(reset_in_secs), n))
+        })
+    }
+
+    /// The next `n` requests answer 429 with `Retry-After: secs` (a proxy in front of Braze may
+    /// add one; it wins over `X-RateLimit-Reset`).
+    pub fn throttle_retry_after(self, n: usize, secs: u64) -> Self {
+        self.with(|s| {
+            s.faults
+                .extend(std::iter::repeat_n(Fault::ThrottleRetryAfter(secs), n))
         })
     }
 
@@ -349,6 +359,8 @@ impl State {
                         (self.now().timestamp() + secs as i64).to_string().as_str(),
                     )
                 }
+                Fault::ThrottleRetryAfter(secs) => message(429, "API rate limit exceeded")
+                    .insert_header("Retry-After", secs.to_string().as_str()),
                 Fault::Queued => ResponseTemplate::new(202).set_body_json(json!({"message": "queued"})),
                 Fault::Fatal => ResponseTemplate::new(201).set_body_json(json!({
                     "message": "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields.",

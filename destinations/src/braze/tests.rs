@@ -500,7 +500,8 @@ async fn quirk_429_waits_for_x_ratelimit_reset_and_5xx_retries() {
         .await
         .now(NOW.parse().unwrap())
         .throttle_next(1, 5)
-        .fail_next(1, 502);
+        .fail_next(1, 502)
+        .throttle_retry_after(1, 9);
     let s = mock_settings(&mock);
     let (status, v) = send(&s, &mixed()).await;
     assert_eq!(status, 429);
@@ -515,10 +516,15 @@ async fn quirk_429_waits_for_x_ratelimit_reset_and_5xx_retries() {
             ..
         }
     )));
+    // Retry-After, when present, wins over X-RateLimit-Reset (3 s after the mock's clock)
+    let (status, v) = send(&s, &mixed()).await;
+    assert_eq!(status, 429);
+    assert!(v.iter().all(|v| matches!(v,
+        Verdict::Retry { kind: ErrorKind::Throttling, after: Some(d), .. } if *d == Duration::from_secs(9))), "{v:?}");
     let (status, v) = send(&s, &mixed()).await;
     assert_eq!(status, 201);
     assert!(v.iter().all(|v| *v == Verdict::Delivered));
-    assert_eq!(mock.received().await.len(), 3);
+    assert_eq!(mock.received().await.len(), 4);
     assert_eq!(mock.processed(), [2, 3, 0]);
 }
 
