@@ -8,6 +8,10 @@ use futures::future::BoxFuture;
 use spec_tests::mock::MockPartner;
 use std::sync::Arc;
 
+/// Parse and validate settings JSON, optionally replacing the base URL, into a destination.
+pub type ConfigureFn =
+    fn(serde_json::Value, Option<&str>) -> Result<Arc<dyn DynDestination>, SettingsError>;
+
 /// One destination in the registry.
 #[derive(Clone, Copy)]
 pub struct Entry {
@@ -16,8 +20,7 @@ pub struct Entry {
     /// Display name (also the `integrations` key).
     pub name: &'static str,
     /// Parse and validate settings JSON, optionally replacing the base URL (`--endpoint`).
-    pub configure:
-        fn(serde_json::Value, Option<&str>) -> Result<Arc<dyn DynDestination>, SettingsError>,
+    pub configure: ConfigureFn,
     /// Start the destination's mock partner on 127.0.0.1 (with settings pointing at it).
     pub start_mock: fn() -> BoxFuture<'static, MockPartner>,
 }
@@ -32,7 +35,15 @@ impl std::fmt::Debug for Entry {
 }
 
 /// Every destination, one line each.
-pub static ALL: &[Entry] = &[crate::webhook::ENTRY, crate::ga4::ENTRY, crate::mixpanel::ENTRY, crate::amplitude::ENTRY, crate::braze::ENTRY, crate::intercom::ENTRY, crate::adobe_media::ENTRY];
+pub static ALL: &[Entry] = &[
+    crate::webhook::ENTRY,
+    crate::ga4::ENTRY,
+    crate::mixpanel::ENTRY,
+    crate::amplitude::ENTRY,
+    crate::braze::ENTRY,
+    crate::intercom::ENTRY,
+    crate::adobe_media::ENTRY,
+];
 
 /// Every destination.
 pub fn all() -> &'static [Entry] {
