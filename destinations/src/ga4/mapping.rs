@@ -30,6 +30,8 @@ pub const MAX_PARAM_VALUE_LEN: usize = 100;
 pub const MAX_USER_PROPERTY_NAME_LEN: usize = 24;
 /// Longest user property string value.
 pub const MAX_USER_PROPERTY_VALUE_LEN: usize = 36;
+/// Most items per event.
+pub const MAX_ITEMS: usize = 200;
 /// Longest `user_id`.
 pub const MAX_USER_ID_LEN: usize = 256;
 
@@ -327,9 +329,22 @@ pub fn item<'a>(p: &'a Map<String, Value>, path: &str) -> Result<Item<'a>, Strin
     Ok(it)
 }
 
+/// Refuse more products than GA4 takes items (sending a cut list would lose some silently).
+fn check_item_count(n: usize) -> Result<(), String> {
+    if n > MAX_ITEMS {
+        return Err(format!(
+            "properties.products has {n} products; GA4 takes at most {MAX_ITEMS} items per event"
+        ));
+    }
+    Ok(())
+}
+
 fn items_from_products<'a>(props: &'a Map<String, Value>) -> Result<Vec<Item<'a>>, String> {
     match props.get("products") {
         None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) if a.len() > MAX_ITEMS => {
+            check_item_count(a.len()).map(|_| Vec::new())
+        }
         Some(Value::Array(a)) => a
             .iter()
             .enumerate()
@@ -679,6 +694,7 @@ fn order<'a>(s: &'a Ga4Settings, p: &mut Params<'a>, o: Order<'a>) -> Result<Cow
     if let Some(x) = o.tax {
         p.put("tax", Param::Num(x));
     }
+    check_item_count(o.products.len())?;
     let items = o
         .products
         .iter()

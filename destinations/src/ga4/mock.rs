@@ -7,14 +7,14 @@
 //!   JSON object body, `client_id`/`app_instance_id`, stream id in the query, 1–25 events, body
 //!   under 130 kB, event names (`[A-Za-z][A-Za-z0-9_]*`, ≤ 40, not reserved, no reserved prefix),
 //!   at most 25 params with valid names, scalar values (strings ≤ 100) except `items` (objects
-//!   with `item_id` or `item_name`), `currency` (ISO-4217) required with `value`, non-empty
+//!   with `item_id` or `item_name`, at most 200), `currency` (ISO-4217) required with `value`, non-empty
 //!   `transaction_id` on purchase and refund, integer `timestamp_micros`, user properties
 //!   (≤ 25, names ≤ 24, values ≤ 36), `user_id` ≤ 256.
 //! - Fault injection (both endpoints): scripted statuses ([`Ga4Mock::fail_next`]), 429 with
 //!   `Retry-After` ([`Ga4Mock::throttle_next`]), latency ([`Ga4Mock::latency`]).
 
 use super::mapping::{
-    MAX_NAME_LEN, MAX_PARAM_VALUE_LEN, MAX_PARAMS, MAX_USER_ID_LEN, MAX_USER_PROPERTIES,
+    MAX_ITEMS, MAX_NAME_LEN, MAX_PARAM_VALUE_LEN, MAX_PARAMS, MAX_USER_ID_LEN, MAX_USER_PROPERTIES,
     MAX_USER_PROPERTY_NAME_LEN, MAX_USER_PROPERTY_VALUE_LEN, RESERVED_EVENT_NAMES,
     RESERVED_PREFIXES,
 };
@@ -287,6 +287,13 @@ fn check_event(i: usize, e: &Value, out: &mut Vec<Value>) {
                 out.push(msg(&path, "VALUE_INVALID", "items is an array"));
                 continue;
             };
+            if items.len() > MAX_ITEMS {
+                out.push(msg(
+                    &path,
+                    "EXCEEDED_MAX_ENTITIES",
+                    format!("{} items; at most 200", items.len()),
+                ));
+            }
             for (j, it) in items.iter().enumerate() {
                 let ok = it
                     .as_object()

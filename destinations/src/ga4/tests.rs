@@ -528,3 +528,21 @@ fn coverage_matches_the_documented_table() {
         .collect();
     assert_eq!(table, [(17, 11), (3, 14), (0, 4), (0, 6)]);
 }
+
+#[test]
+fn more_than_200_items_is_rejected_not_cut() {
+    let products: Vec<Value> = (0..201)
+        .map(|i| json!({"product_id": format!("p{i}")}))
+        .collect();
+    let v = track(
+        "Order Completed",
+        "m",
+        json!({"order_id": "o", "products": products}),
+    );
+    match map_with(&settings(), v) {
+        Mapped::Invalid { reason } => assert!(reason.contains("at most 200"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let v = track("Cart Viewed", "m", json!({"products": products[..200]}));
+    assert!(matches!(map_with(&settings(), v), Mapped::Send(_)));
+}
