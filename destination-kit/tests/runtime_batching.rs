@@ -119,7 +119,7 @@ async fn bytes_sent_counts_request_bodies() {
 /// bound of what the runtime had in flight — and it must never pass the limit.
 #[tokio::test]
 async fn the_concurrency_limit_holds_and_is_reached() {
-    const DELAY: Duration = Duration::from_millis(150);
+    const DELAY: Duration = Duration::from_millis(400);
     let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let a2 = arrivals.clone();
     let server = MockServer::start().await;
@@ -131,10 +131,14 @@ async fn the_concurrency_limit_holds_and_is_reached() {
         .mount(&server)
         .await;
     let limit = 3;
+    let dest = TestDest::default();
+    let max_inflight = dest.max_inflight.clone();
     let (rt, _c) = runtime(
-        TestDest::default(),
+        dest,
         &server.uri(),
-        config().concurrency(limit),
+        config()
+            .concurrency(limit)
+            .attempt_timeout(Duration::from_secs(10)),
     );
     let r = rt.deliver_bytes(&events(12)).await;
     check(&r);

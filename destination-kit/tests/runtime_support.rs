@@ -48,6 +48,9 @@ pub struct TestDest {
     /// Called with the attempt number (0-based) before each send; `Some(err)` fails it.
     pub send_hook: Option<SendHook>,
     pub sends: Arc<AtomicUsize>,
+    /// Requests in flight in `send` now, and the most ever.
+    pub inflight: Arc<AtomicUsize>,
+    pub max_inflight: Arc<AtomicUsize>,
 }
 
 impl Default for TestDest {
@@ -58,6 +61,8 @@ impl Default for TestDest {
             interpret: None,
             send_hook: None,
             sends: Arc::new(AtomicUsize::new(0)),
+            inflight: Arc::new(AtomicUsize::new(0)),
+            max_inflight: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -139,7 +144,11 @@ impl Destination for TestDest {
         {
             return Err(e);
         }
-        http.send(&request).await
+        let now = self.inflight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_inflight.fetch_max(now, Ordering::SeqCst);
+        let r = http.send(&request).await;
+        self.inflight.fetch_sub(1, Ordering::SeqCst);
+        r
     }
 }
 

@@ -864,8 +864,8 @@ impl<'a> Driver<'a> {
             .collect();
         for s in live {
             if let Some(p) = self.slots[s as usize].as_mut() {
+                // one last result for the event; a payload that already failed still decides
                 p.remaining = 1;
-                p.worst = None;
             }
             self.payload_done(
                 s,
