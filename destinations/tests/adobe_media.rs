@@ -401,3 +401,27 @@ async fn mock_refuses_what_adobe_refuses() {
     assert_eq!(post(&m, path, ev(1_773_480_607_000, "play")).await.0, 410);
     assert_eq!(m.sessions()[0].events.len(), 1);
 }
+
+#[tokio::test]
+async fn a_session_start_without_location_fails_the_event_instead_of_counting_it() {
+    use wiremock::{Mock, MockServer, ResponseTemplate, matchers::any};
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_string("{}"))
+        .mount(&server)
+        .await;
+    let m = AdobeMediaMock::start().await;
+    let mut s = m.settings();
+    s["endpoint"] = json!(server.uri());
+    let r = deliver(&dest(s), &[paused("m1", "2026-03-14T09:30:20Z")]).await;
+    match &r.events[0].outcome {
+        Outcome::Failed { kind, reason, .. } => {
+            assert_eq!(*kind, ErrorKind::Client);
+            assert!(reason.contains("without a Location"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let rec = server.received_requests().await.unwrap();
+    assert_eq!(rec.len(), 1, "only the session start, never the event");
+    assert_eq!(rec[0].url.path(), "/api/v1/sessions");
+}

@@ -14,7 +14,8 @@
 //! ([`request::Sessions`], one async lock per session so its events go out one at a time). The
 //! [`Destination::send`] hook:
 //! - sends Playback Started's sessionStart to `/api/v1/sessions` and stores the sid from
-//!   `Location` (a 201 without it is retried as a transport error);
+//!   `Location` (a 2xx without it fails the event: the endpoint is not a Media Collection API,
+//!   and the event was never sent);
 //! - for any other event of a session with no open sid, first starts one — from the stored
 //!   sessionStart of the session's Playback Started if it was seen, else from the sessionStart
 //!   every payload carries, built from the event's own properties and the settings (`media.id` ←
@@ -131,6 +132,16 @@ impl Destination for AdobeMedia {
         batch: &[Payload],
     ) -> PartnerRequest {
         request::build(settings, batch, self.sessions.sid(route).as_deref())
+    }
+
+    fn interpret(
+        &self,
+        _settings: &AdobeMediaSettings,
+        response: &PartnerResponse,
+        batch: &[Payload],
+        now: std::time::SystemTime,
+    ) -> destination_kit::Verdicts {
+        request::interpret(response, batch, now)
     }
 
     async fn send(

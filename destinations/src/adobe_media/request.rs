@@ -5,13 +5,16 @@
 //! distinct, and on 404/410 (session unknown or closed) starts a new session and resends once.
 
 use super::settings::AdobeMediaSettings;
-use destination_kit::{HttpClient, PartnerRequest, PartnerResponse, Payload, TransportError};
+use destination_kit::{
+    ErrorKind, HttpClient, PartnerRequest, PartnerResponse, Payload, TransportError, Verdict,
+    Verdicts,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The state of one Segment session.
 #[derive(Debug, Default)]
@@ -165,18 +168,47 @@ async fn start_session(
     let ts = start["playerTime"]["ts"].as_i64().unwrap_or(0);
     let req = post(settings, "/api/v1/sessions", start.to_string());
     let resp = http.send(&req).await?;
-    if resp.status == 201 {
-        let sid = sid_from_location(&resp).ok_or_else(|| {
-            TransportError::Other(
-                "Adobe answered 201 to sessionStart without a Location session id".into(),
-            )
-        })?;
+    if (200..300).contains(&resp.status) {
+        let Some(sid) = sid_from_location(&resp) else {
+            // not the Media Collection protocol (a misconfigured endpoint): mark the answer so
+            // `interpret` fails the event instead of counting an unsent event as delivered
+            let mut resp = resp;
+            resp.headers.insert(
+                http::HeaderName::from_static(NO_SESSION_HEADER),
+                http::HeaderValue::from_static("1"),
+            );
+            return Ok(resp);
+        };
         s.sid = Some(sid);
         s.used_ts.clear();
         s.used_ts.insert(ts);
         s.started += 1;
     }
     Ok(resp)
+}
+
+/// Header the send hook adds to a 2xx sessionStart answer that named no session (no
+/// `Location: /api/v1/sessions/{sid}`); [`interpret`] fails the payload on it.
+pub const NO_SESSION_HEADER: &str = "x-destkit-adobe-no-session";
+
+/// The shared classifier, except a session start answered 2xx without a session id: the
+/// endpoint does not speak the Media Collection protocol, so the event fails (client) rather
+/// than counting as delivered while it was never sent.
+pub fn interpret(resp: &PartnerResponse, batch: &[Payload], now: SystemTime) -> Verdicts {
+    if resp.header(NO_SESSION_HEADER).is_some() {
+        return Verdicts::all(
+            batch.len(),
+            Verdict::Failed {
+                kind: ErrorKind::Client,
+                reason: format!(
+                    "HTTP {}: sessionStart answered without a Location: /api/v1/sessions/{{sid}} \
+                     header; is the endpoint a Media Collection API?",
+                    resp.status
+                ),
+            },
+        );
+    }
+    Verdicts::default_for(resp, batch.len(), now)
 }
 
 /// Send one payload (see the module docs). The answer returned is the one that decides the
