@@ -43,6 +43,20 @@ impl Capture {
     pub fn text(&self) -> String {
         self.buf.lock().expect("log lock").clone()
     }
+    /// Bytes captured so far (a mark for [`Capture::text_since`]).
+    pub fn len(&self) -> usize {
+        self.buf.lock().expect("log lock").len()
+    }
+    /// Whether nothing was captured yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// What was captured after the mark `from` (from [`Capture::len`]). Other work running in
+    /// the same process at the same time shows up too.
+    pub fn text_since(&self, from: usize) -> String {
+        let b = self.buf.lock().expect("log lock");
+        b.get(from..).unwrap_or_default().to_string()
+    }
 }
 
 impl tracing::Subscriber for Capture {

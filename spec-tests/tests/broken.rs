@@ -18,6 +18,10 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const KEY: &str = "sk_test_8d1f0c2b9a";
 
+/// The key of the copy that logs it: logs are captured process-wide, so it differs from `KEY`
+/// to keep the other tests of this binary clean.
+const LOGGED_KEY: &str = "sk_test_logged_41c7e2";
+
 /// What is wrong with a copy of the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flaw {
@@ -34,6 +38,8 @@ enum Flaw {
     IgnoresRetryAfter,
     /// The settings show the API key in `Debug`.
     LeaksKey,
+    /// `request` logs the API key.
+    LogsKey,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +124,9 @@ impl Destination for Demo {
     }
 
     fn request(&self, s: &DemoSettings, _route: &str, batch: &[Payload]) -> PartnerRequest {
+        if self.flaw == Flaw::LogsKey {
+            tracing::debug!(key = s.api_key.expose().as_str(), "building a request");
+        }
         PartnerRequest::post_json(format!("{}/v1/events", s.endpoint), json_array(batch))
             .bearer(s.api_key.expose())
     }
@@ -199,15 +208,15 @@ impl Respond for Validate {
     }
 }
 
-async fn mock() -> MockPartner {
+async fn mock(key: &str) -> MockPartner {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/events"))
-        .and(header("authorization", format!("Bearer {KEY}").as_str()))
+        .and(header("authorization", format!("Bearer {key}").as_str()))
         .respond_with(Validate)
         .mount(&server)
         .await;
-    let settings = json!({ "api_key": KEY, "endpoint": server.uri() });
+    let settings = json!({ "api_key": key, "endpoint": server.uri() });
     MockPartner::new(server, settings)
 }
 
@@ -218,7 +227,12 @@ async fn run(flaw: Flaw) -> Report {
         let settings = json!({ "api_key": KEY, "endpoint": "http://replaced", "leak": true });
         suite = Suite::new(Demo { flaw }, settings).secret(KEY);
     }
-    let suite = suite.against(mock().await);
+    let key = if flaw == Flaw::LogsKey {
+        LOGGED_KEY
+    } else {
+        KEY
+    };
+    let suite = suite.against(mock(key).await);
     let report = suite.run().await;
     println!("{report}");
     report
@@ -265,6 +279,10 @@ async fn the_correct_destination_passes_everything() {
             .contains("1 secret value(s)")
     );
     assert!(r.checks.len() >= 27, "{}", r.checks.len());
+    // the runtime's debug logs were captured and searched
+    let logs = spec_tests::logs::capture().expect("no other subscriber in this test binary");
+    assert!(logs.text().contains("partner answered"));
+    assert!(r.check("secrets").unwrap().detail.contains("logs)"));
 }
 
 #[tokio::test]
@@ -333,5 +351,12 @@ async fn a_leaked_key_is_caught() {
     assert_caught(&r, "secrets", &["appears in the settings' Debug"]);
     // and the report itself never shows it
     assert!(!r.to_json().to_string().contains(KEY));
+    assert!(!r.to_string().contains(LOGGED_KEY));
+}
+
+#[tokio::test]
+async fn a_logged_key_is_caught() {
+    let r = run(Flaw::LogsKey).await;
+    assert_caught(&r, "secrets", &["appears in the captured logs"]);
     assert!(!r.to_string().contains(KEY));
 }
