@@ -425,3 +425,26 @@ async fn a_session_start_without_location_fails_the_event_instead_of_counting_it
     assert_eq!(rec.len(), 1, "only the session start, never the event");
     assert_eq!(rec[0].url.path(), "/api/v1/sessions");
 }
+
+#[tokio::test]
+async fn throttling_waits_for_retry_after_on_the_same_session() {
+    let m = AdobeMediaMock::start().await;
+    let d = dest(m.settings());
+    deliver(&d, &[started("m1")]).await;
+    let m = m.retry_after_next(1, 9);
+    let c = clock();
+    let rt =
+        Runtime::new(d.clone(), DeliveryConfig::default().concurrency(1)).with_clock(c.clone());
+    let line = paused("m2", "2026-03-14T09:30:20Z").to_string();
+    let r = rt.deliver_bytes(line.as_bytes()).await;
+    assert_eq!(outcomes(&r), vec![(&Outcome::Delivered, 2)]);
+    assert_eq!(c.elapsed(), Duration::from_secs(9));
+    assert_eq!(
+        paths(&m).await,
+        vec![
+            "POST /api/v1/sessions",
+            "POST /api/v1/sessions/sid-0001/events",
+            "POST /api/v1/sessions/sid-0001/events",
+        ]
+    );
+}

@@ -93,6 +93,7 @@ impl MockSession {
 struct State {
     sessions: Vec<MockSession>,
     faults: VecDeque<Option<u16>>,
+    retry_after: VecDeque<u64>,
     latency: Option<Duration>,
     created: usize,
 }
@@ -144,6 +145,17 @@ impl AdobeMediaMock {
         self.lock()
             .faults
             .extend(std::iter::repeat_n(Some(status), n));
+        self
+    }
+
+    /// The next `n` requests answer 429 with `Retry-After: secs` (Adobe documents no rate
+    /// limit; this is for the classifier's throttling path).
+    pub fn retry_after_next(self, n: usize, secs: u64) -> Self {
+        {
+            let mut st = self.lock();
+            st.faults.extend(std::iter::repeat_n(Some(429), n));
+            st.retry_after.extend(std::iter::repeat_n(secs, n));
+        }
         self
     }
 
@@ -230,7 +242,11 @@ fn answer(st: &mut State, req: &Request) -> ResponseTemplate {
         } else {
             "Scripted fault"
         };
-        return ResponseTemplate::new(status).set_body_string(body);
+        let resp = ResponseTemplate::new(status).set_body_string(body);
+        return match (status, st.retry_after.pop_front()) {
+            (429, Some(secs)) => resp.insert_header("retry-after", secs.to_string().as_str()),
+            _ => resp,
+        };
     }
     if req.method != http::Method::POST {
         return ResponseTemplate::new(405);
