@@ -65,6 +65,10 @@ fn input(n: usize) -> Vec<u8> {
 }
 
 async fn run(server: &MockServer, n: usize, batch: usize) {
+    run_with(server, n, batch, false).await
+}
+
+async fn run_with(server: &MockServer, n: usize, batch: usize, reader: bool) {
     let data = input(n);
     let dest = Configured::from_json(
         Bench(batch),
@@ -75,7 +79,12 @@ async fn run(server: &MockServer, n: usize, batch: usize) {
     .into_dyn();
     let rt = Runtime::new(dest, DeliveryConfig::default().concurrency(8)).collect_events(false);
     let t = Instant::now();
-    let r = rt.deliver_bytes(&data).await;
+    let r = if reader {
+        // parsing on the reader thread, the rest on the runtime
+        rt.deliver_reader(std::io::Cursor::new(data)).await
+    } else {
+        rt.deliver_bytes(&data).await
+    };
     let secs = t.elapsed().as_secs_f64();
     assert!(
         r.report.adds_up() && r.report.delivered == n as u64,
@@ -83,7 +92,12 @@ async fn run(server: &MockServer, n: usize, batch: usize) {
         r.report
     );
     println!(
-        "batch {batch:>4}: {n} events, {} requests in {secs:.2} s = {:.0} events/s ({:.1} MB/s sent)",
+        "{} batch {batch:>4}: {n} events, {} requests in {secs:.2} s = {:.0} events/s ({:.1} MB/s sent)",
+        if reader {
+            "deliver_reader"
+        } else {
+            "deliver_bytes "
+        },
         r.report.requests,
         n as f64 / secs,
         r.report.bytes_sent as f64 / secs / 1e6
@@ -101,7 +115,31 @@ async fn main() {
         .respond_with(ResponseTemplate::new(200))
         .mount(&server)
         .await;
+    // the floor: parsing and validating alone
+    let data = input(n);
+    let t = Instant::now();
+    let mut ok = 0usize;
+    for r in destination_kit::event::parse_lines(&data) {
+        if let Ok(m) = r.result
+            && m.validate().is_empty()
+        {
+            ok += 1;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(ok, n);
+    println!(
+        "parse + validate only: {n} events in {secs:.2} s = {:.0} events/s",
+        n as f64 / secs
+    );
+    drop(data);
     run(&server, n, 500).await;
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    run_with(&server, n, 500, true).await;
     // wiremock keeps every request it received: a fresh server for the next run
     let server = MockServer::start().await;
     Mock::given(method("POST"))
