@@ -115,7 +115,11 @@ pub fn classify_status(status: u16, headers: &http::HeaderMap, now: SystemTime) 
 /// Read `Retry-After`: delta-seconds (`"120"`) or an HTTP-date, relative to `now`.
 /// A date in the past means "now" (zero); a malformed value is ignored (`None`).
 pub fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
-    let v = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     parse_retry_after(v, now)
 }
 

@@ -200,7 +200,8 @@ impl<'a> Event<'a> {
     }
     /// Event time as ISO-8601 with milliseconds and `Z`.
     pub fn timestamp_iso(&self) -> String {
-        self.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        self.time
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     }
     /// `properties`, or an empty map.
     pub fn props(&self) -> &'a Map<String, Value> {
@@ -773,7 +774,8 @@ pub trait DynDestination: Send + Sync + 'static {
     /// See [`Destination::request`].
     fn request(&self, route: &str, batch: &[Payload]) -> PartnerRequest;
     /// See [`Destination::interpret`].
-    fn interpret(&self, response: &PartnerResponse, batch: &[Payload], now: SystemTime) -> Verdicts;
+    fn interpret(&self, response: &PartnerResponse, batch: &[Payload], now: SystemTime)
+    -> Verdicts;
     /// See [`Destination::send`].
     async fn send(
         &self,
@@ -837,7 +839,12 @@ impl<D: Destination> DynDestination for Configured<D> {
     fn request(&self, route: &str, batch: &[Payload]) -> PartnerRequest {
         self.destination.request(&self.settings, route, batch)
     }
-    fn interpret(&self, response: &PartnerResponse, batch: &[Payload], now: SystemTime) -> Verdicts {
+    fn interpret(
+        &self,
+        response: &PartnerResponse,
+        batch: &[Payload],
+        now: SystemTime,
+    ) -> Verdicts {
         self.destination
             .interpret(&self.settings, response, batch, now)
     }

@@ -27,10 +27,9 @@ pub mod spec;
 
 pub use classify::ErrorKind;
 pub use destination::{
-    HttpClient,
-    BatchLimits, Configured, Destination, DestinationInfo, DynDestination, Event, Mapped,
-    PartnerRequest, PartnerResponse, Payload, Settings, SettingsError, TransportError, Verdict,
-    Verdicts,
+    BatchLimits, Configured, Destination, DestinationInfo, DynDestination, Event, HttpClient,
+    Mapped, PartnerRequest, PartnerResponse, Payload, Settings, SettingsError, TransportError,
+    Verdict, Verdicts,
 };
 pub use error::{FieldError, ParseError};
 pub use event::{CallType, Message};
