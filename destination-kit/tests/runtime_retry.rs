@@ -309,3 +309,25 @@ async fn an_event_with_several_payloads_takes_its_worst_result() {
     // 6 payloads in batches of 2
     assert_eq!(received(&server).await, 3);
 }
+
+#[tokio::test]
+async fn retry_after_zero_still_backs_off_and_expires() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+        .mount(&server)
+        .await;
+    let cfg = config().max_retry_duration(Duration::from_secs(120));
+    let (rt, clock) = runtime(TestDest::default(), &server.uri(), cfg);
+    let r = rt.deliver_bytes(&events(1)).await;
+    check(&r);
+    assert_eq!(r.report.expired, 1);
+    let n = received(&server).await;
+    // a wait can pass the 120 s budget only once its ceiling 2^(k-1) s exceeds what is left of
+    // it, which takes at least 7 attempts; zero waits would never get there
+    assert!((7..=200).contains(&n), "{n} attempts");
+    assert!(clock.elapsed() <= Duration::from_secs(120));
+    // every wait was a real backoff, not the partner's zero
+    let sleeps = clock.sleeps();
+    assert_eq!(sleeps.len(), n - 1);
+}

@@ -8,8 +8,9 @@ pub const MAX_DEDUP_WINDOW: Duration = Duration::from_secs(170 * 86_400);
 /// How failed attempts are retried.
 ///
 /// Waits are exponential with full jitter: before retry `n` (1-based) the runtime waits a random
-/// duration in `[0, min(max_backoff, initial_backoff · 2^(n-1))]`, or the partner's `Retry-After`
-/// when it gave one. A payload whose next wait would end after `first attempt +
+/// duration in `[0, min(max_backoff, initial_backoff · 2^(n-1))]`; when the partner gave a
+/// `Retry-After`, the longer of the two (never sooner than asked, never a busy loop on
+/// `Retry-After: 0`). A payload whose next wait would end after `first attempt +
 /// max_retry_duration` ends `expired` at once, without waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {

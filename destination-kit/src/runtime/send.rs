@@ -247,7 +247,10 @@ pub(crate) async fn run_batch(
         }
         if !retry.0.is_empty() {
             let most_attempts = retry.1.iter().map(|i| i.attempts).max().unwrap_or(1);
-            let wait = retry_after.unwrap_or_else(|| sh.retry.backoff(most_attempts));
+            // never sooner than the partner asked, never sooner than our own backoff: a
+            // partner answering `Retry-After: 0` forever cannot make us spin
+            let backoff = sh.retry.backoff(most_attempts);
+            let wait = retry_after.map_or(backoff, |a| a.max(backoff));
             let due = now + wait;
             let mut keep = (Vec::new(), Vec::new());
             for (p, item) in retry.0.into_iter().zip(retry.1) {
