@@ -72,6 +72,7 @@ pub fn run(args: Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        let stop = crate::cmd::replay::stop_signal();
         let mock = (entry.start_mock)().await;
         let front = format!("http://{addr}");
         let settings = repoint(&mock.settings, &mock.uri(), &front);
@@ -85,7 +86,7 @@ pub fn run(args: Args) -> ExitCode {
         });
         let app = Router::new().fallback(forward).with_state(proxy);
         let served = axum::serve(listener, app)
-            .with_graceful_shutdown(crate::cmd::replay::stop_signal())
+            .with_graceful_shutdown(stop)
             .await;
         drop(mock);
         match served {

@@ -163,6 +163,7 @@ async fn serve(args: Args, cfg: config::ServeConfig) -> ExitCode {
         keyed.push((sc.write_key.0.clone(), source.clone()));
         sources.push(source);
     }
+    let stop_signal = crate::cmd::replay::stop_signal();
     let state = Arc::new(http::AppState::new(keyed));
     let app = http::router(state.clone());
     println!("destkit serve: listening on http://{addr}");
@@ -175,7 +176,7 @@ async fn serve(args: Args, cfg: config::ServeConfig) -> ExitCode {
             .with_graceful_shutdown(async move { stop2.notified().await })
             .await
     });
-    crate::cmd::replay::stop_signal().await;
+    stop_signal.await;
     if !args.quiet {
         eprintln!(
             "destkit serve: stopping; draining in-flight deliveries (at most {})",
