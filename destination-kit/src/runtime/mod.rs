@@ -331,12 +331,24 @@ impl Runtime {
                     d.flush_old().await;
                 }
                 item = input.next(), if !input_done => {
-                    match item {
-                        Some(i) => d.process(i).await,
-                        None => {
-                            input_done = true;
-                            d.flush_all().await;
+                    let mut item = Some(item);
+                    let mut run = 0;
+                    // take what is ready in a run before looking at timers and tasks again
+                    loop {
+                        match item {
+                            Some(Some(i)) => d.process(i).await,
+                            Some(None) => {
+                                input_done = true;
+                                d.flush_all().await;
+                                break;
+                            }
+                            None => break,
                         }
+                        run += 1;
+                        if run == 256 {
+                            break;
+                        }
+                        item = futures::FutureExt::now_or_never(input.next());
                     }
                 }
             }
