@@ -90,6 +90,7 @@ struct SourceReport {
     requests: u64,
     accepted: u64,
     refused: u64,
+    gzip_requests: u64,
     destinations: Vec<DestinationReport>,
 }
 
@@ -210,6 +211,7 @@ async fn serve(args: Args, cfg: config::ServeConfig) -> ExitCode {
             requests: s.stats.requests.load(Ordering::Relaxed),
             accepted: s.stats.accepted.load(Ordering::Relaxed),
             refused: s.stats.refused.load(Ordering::Relaxed),
+            gzip_requests: s.stats.gzip_requests.load(Ordering::Relaxed),
             destinations: dests,
         });
     }

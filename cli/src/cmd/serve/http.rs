@@ -70,6 +70,8 @@ pub struct IngestStats {
     pub accepted: AtomicU64,
     /// Messages refused (invalid or too large), answered in the response.
     pub refused: AtomicU64,
+    /// Requests whose body came gzip-compressed.
+    pub gzip_requests: AtomicU64,
 }
 
 /// One source as the server sees it.
@@ -179,6 +181,7 @@ async fn handle(
         Ok(b) => b,
         Err(r) => return refuse(r),
     };
+    let gzipped = ingest::is_gzip(&headers);
     let parsed = match ingest::parse_body(route, &decoded) {
         Ok(p) => p,
         Err(r) => return refuse(r),
@@ -199,6 +202,9 @@ async fn handle(
             None => return unknown(&st),
         },
     };
+    if gzipped {
+        source.stats.gzip_requests.fetch_add(1, Ordering::Relaxed);
+    }
     let now = chrono::Utc::now();
     let batch = route == Route::Batch;
     let mut errors = Vec::new();

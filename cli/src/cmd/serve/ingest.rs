@@ -114,6 +114,14 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8], limit: usize) -> Result<Vec
     }
 }
 
+/// Whether the request says its body is gzip-compressed.
+pub fn is_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "gzip" | "x-gzip"))
+}
+
 /// The write key from `Authorization: Basic base64(key:)`, when the header is there.
 ///
 /// `Err` when an Authorization header is present but is not Basic auth with a key.
