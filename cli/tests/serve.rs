@@ -368,7 +368,15 @@ async fn sigterm_drains_in_flight_deliveries_and_reports() {
 async fn the_drain_timeout_bounds_shutdown_and_cut_off_events_count_as_expired() {
     let mock = hook(60_000).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(&dir, &source("web", "wk_web", &mock.uri()));
+    let dead = dir.path().join("dead.jsonl");
+    let cfg = write_config(
+        &dir,
+        &format!(
+            "{}dead_letter = \"{}\"\n",
+            source("web", "wk_web", &mock.uri()),
+            dead.display()
+        ),
+    );
     let report = dir.path().join("r.json");
     let mut s = spawn(&[
         "serve",
@@ -397,6 +405,13 @@ async fn the_drain_timeout_bounds_shutdown_and_cut_off_events_count_as_expired()
         (d["input"].as_u64(), d["expired"].as_u64()),
         (Some(1), Some(1)),
         "{r}"
+    );
+    // the cut-off event is in the dead-letter file, with no write key in it
+    let dl = std::fs::read_to_string(&dead).unwrap();
+    assert_eq!(dl.lines().count(), 1, "{dl}");
+    assert!(
+        dl.contains("slow-1") && dl.contains("expired") && !dl.contains("wk_web"),
+        "{dl}"
     );
 }
 
