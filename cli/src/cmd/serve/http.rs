@@ -257,3 +257,60 @@ async fn handle(
         json!({"success": false, "code": code, "message": message, "errors": errors}),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn start(state: Arc<AppState>) -> String {
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, router(state)).await });
+        format!("http://{addr}")
+    }
+
+    fn state() -> Arc<AppState> {
+        let src = Arc::new(Source {
+            name: "web".into(),
+            sinks: Vec::new(),
+            stats: IngestStats::default(),
+        });
+        Arc::new(AppState::new([("wk".to_string(), src)]))
+    }
+
+    #[tokio::test]
+    async fn unknown_endpoints_are_404_and_shutdown_answers_503() {
+        let st = state();
+        let base = start(st.clone()).await;
+        let c = reqwest::Client::new();
+        let body = r#"{"event":"x","userId":"u"}"#;
+        let r = c
+            .post(format!("{base}/v1/tracks"))
+            .basic_auth("wk", Some(""))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 404);
+        let r = c
+            .post(format!("{base}/v1/track"))
+            .basic_auth("wk", Some(""))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        st.stop_accepting();
+        let r = c
+            .post(format!("{base}/v1/track"))
+            .basic_auth("wk", Some(""))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 503);
+        assert_eq!(r.headers()["retry-after"], "5");
+    }
+}
