@@ -409,6 +409,20 @@ async fn replay(args: Args) -> ExitCode {
     let start = clock.now();
 
     tokio::pin!(stop);
+    // a progress bar over the archive's bytes, only on a terminal
+    let total = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let bar = if !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     let mut lines = tokio::io::BufReader::new(file);
     let mut buf = Vec::new();
     let mut line_no = 0usize;
@@ -429,6 +443,7 @@ async fn replay(args: Args) -> ExitCode {
             break;
         }
         line_no += 1;
+        bar.inc(n as u64);
         if line_no <= resume_after {
             continue;
         }
@@ -480,6 +495,7 @@ async fn replay(args: Args) -> ExitCode {
             break;
         }
     }
+    bar.finish_and_clear();
     let was_interrupted = interrupted.load(Ordering::SeqCst);
     let drain = if was_interrupted {
         args.drain_timeout
