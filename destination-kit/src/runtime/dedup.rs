@@ -2,8 +2,9 @@
 //!
 //! [`DedupStore`] is the seam (a durable store comes later); [`MemoryDedup`] is the in-memory
 //! store: each id is remembered as a 64-bit xxh3 hash in time-bucketed hash sets (generations),
-//! so expiry drops a whole bucket and memory per id stays around 10–21 bytes (8-byte hash plus
-//! hash-table overhead; measured by `cargo run -p destination-kit --example dedup_memory`).
+//! so expiry drops a whole bucket and memory per id stays between about 10 and 21 bytes (an
+//! 8-byte hash plus one control byte per slot, tables at most 7/8 full): 18.3 bytes per id
+//! measured for a million ids by `cargo run -p destination-kit --example dedup_memory`.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
