@@ -415,7 +415,7 @@ async fn replay(args: Args) -> ExitCode {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
             indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta} {msg}",
+                "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
