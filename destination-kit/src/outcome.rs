@@ -4,7 +4,7 @@ use crate::classify::ErrorKind;
 use serde::Serialize;
 
 /// The terminal outcome of one input event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// The partner accepted it.

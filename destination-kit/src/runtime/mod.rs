@@ -24,11 +24,13 @@ mod config;
 mod dead_letter;
 mod dedup;
 mod send;
+pub mod state;
 
 pub use clock::{Clock, SystemClock, TestClock};
 pub use config::{DeliveryConfig, MAX_DEDUP_WINDOW, RetryPolicy};
 pub use dead_letter::{DeadLetter, DeadLetterEntry};
 pub use dedup::{DedupStore, MemoryDedup};
+pub use state::{Earlier, Journal, StateDedup, StateError, StateJournal, StateOptions, StateStore};
 
 use crate::destination::{DestinationInfo, DynDestination, Event, HttpClient, Mapped, Payload};
 use crate::error::{Errors, ParseError};
@@ -87,6 +89,7 @@ pub struct Runtime {
     collect: bool,
     on_outcome: Option<OutcomeCallback>,
     http: HttpClient,
+    journal: Option<Arc<dyn Journal>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -124,7 +127,15 @@ impl Runtime {
             collect: true,
             on_outcome: None,
             http,
+            journal: None,
         }
+    }
+    /// Report every event to a durable journal (crash safety, see [`state`]): events an
+    /// earlier run finished are counted and not redone, unfinished ones resume with their
+    /// retry budget counting from when they were first accepted.
+    pub fn with_journal(mut self, journal: Arc<dyn Journal>) -> Self {
+        self.journal = Some(journal);
+        self
     }
     /// Use another clock (a [`TestClock`] in tests).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -486,6 +497,8 @@ struct Pending {
     worst: Option<End>,
     attempts: u32,
     last_status: Option<u16>,
+    /// When the retry budget started, when a journal says so.
+    first: Option<std::time::SystemTime>,
 }
 
 struct OpenBatch {
@@ -593,7 +606,7 @@ impl<'a> Driver<'a> {
                 self.dead_letter = None;
             }
         }
-        if self.rt.collect || self.rt.on_outcome.is_some() {
+        if self.rt.collect || self.rt.on_outcome.is_some() || self.rt.journal.is_some() {
             let eo = EventOutcome {
                 line: at.0,
                 batch_index: at.1,
@@ -602,6 +615,9 @@ impl<'a> Driver<'a> {
                 attempts,
                 last_status,
             };
+            if let Some(j) = &self.rt.journal {
+                j.terminal(&eo);
+            }
             if let Some(f) = &self.rt.on_outcome {
                 f(&eo);
             }
@@ -618,6 +634,18 @@ impl<'a> Driver<'a> {
     async fn process(&mut self, input: Input) {
         self.report.input += 1;
         let line = (input.line, input.batch_index);
+        let earlier = match &self.rt.journal {
+            Some(j) => j.earlier(input.line, input.batch_index),
+            None => Earlier::New,
+        };
+        if let Earlier::Finished(eo) = earlier {
+            // reached in an earlier run: counted, not redone
+            self.report.record(&eo.outcome);
+            if self.rt.collect {
+                self.events.push(eo);
+            }
+            return;
+        }
         let msg = match input.result {
             Ok(m) => m,
             Err(e) => {
@@ -651,11 +679,19 @@ impl<'a> Driver<'a> {
         }
         let now = self.rt.clock.now();
         let message_id = mid.clone().unwrap_or_default();
-        let fresh = self.rt.dedup.lock().expect("dedup lock").insert_if_absent(
-            &self.rt.config.source,
-            &message_id,
-            now,
+        let passed = matches!(
+            earlier,
+            Earlier::Unfinished {
+                dedup_passed: true,
+                ..
+            }
         );
+        let fresh = passed
+            || self.rt.dedup.lock().expect("dedup lock").insert_if_absent(
+                &self.rt.config.source,
+                &message_id,
+                now,
+            );
         if !fresh {
             self.emit(line, mid, Outcome::Duplicate, 0, None, None, None);
             return;
@@ -693,7 +729,26 @@ impl<'a> Driver<'a> {
             }
             Mapped::Send(p) => p,
         };
+        let first = self
+            .rt
+            .journal
+            .as_ref()
+            .map(|j| j.accepted(line.0, line.1, &message_id, now));
+        if let Some(f) = first
+            && f + self.rt.config.retry.max_retry_duration <= now
+        {
+            // accepted by an earlier run whose budget has passed since
+            let reason = "retry budget ran out before a restart resumed it".to_string();
+            let ev = self.dead_letter_event(&msg);
+            let outcome = Outcome::Expired {
+                reason,
+                status: None,
+            };
+            self.emit(line, mid, outcome, 0, None, ev, None);
+            return;
+        }
         let pending = Pending {
+            first,
             line,
             message_id: message_id.into_boxed_str(),
             event: self.dead_letter_event(&msg),
@@ -737,7 +792,9 @@ impl<'a> Driver<'a> {
         });
         b.bytes += len;
         b.payloads.push(p);
-        b.items.push(Item::new(slot));
+        let mut item = Item::new(slot);
+        item.first = self.slots[slot as usize].as_ref().and_then(|p| p.first);
+        b.items.push(item);
         if b.payloads.len() >= self.max_events || b.bytes >= self.max_bytes {
             self.dispatch(route).await;
         }
