@@ -12,6 +12,8 @@ use support::*;
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+const PATH_TOKEN: &str = "pathtoken_XYZ_987";
+
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
@@ -59,7 +61,9 @@ async fn the_secret_never_shows() {
     let dir = tempfile::tempdir().unwrap();
     let dl = dir.path().join("dead.jsonl");
     let cfg = config().max_retry_duration(Duration::from_secs(20));
-    let (rt, _c) = runtime(TestDest::default(), &server.uri(), cfg);
+    // a token in the URL's path (as webhook URLs carry) never shows in logs either
+    let url = format!("{}/hooks/{PATH_TOKEN}", server.uri());
+    let (rt, _c) = runtime(TestDest::default(), &url, cfg);
     let rt = rt.with_dead_letter(&dl);
     let mut input = events(3);
     input.extend_from_slice(b"{broken\n");
@@ -106,7 +110,13 @@ async fn the_secret_never_shows() {
             format!("{:?}", dest.request("ingest", &[])),
         ),
     ];
-    for (what, text) in shown {
+    for (what, text) in &shown {
         assert!(!text.contains(SECRET), "{what} shows the secret: {text}");
+    }
+    for (what, text) in &shown[..6] {
+        assert!(
+            !text.contains(PATH_TOKEN),
+            "{what} shows the URL token: {text}"
+        );
     }
 }

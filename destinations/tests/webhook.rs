@@ -130,6 +130,16 @@ fn settings_errors_name_the_key() {
             .unwrap();
     assert!(!format!("{s:?}").contains(SECRET));
     assert_eq!(s.batch_size, 1);
+    // a token in the URL's path does not show either
+    let s: WebhookSettings = serde_json::from_value(
+        json!({"url": format!("https://hooks.example.com/services/{SECRET}")}),
+    )
+    .unwrap();
+    let shown = format!("{s:?}");
+    assert!(
+        !shown.contains(SECRET) && shown.contains("https://hooks.example.com"),
+        "{shown}"
+    );
 }
 
 #[test]

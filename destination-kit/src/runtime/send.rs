@@ -123,7 +123,8 @@ pub(crate) async fn run_batch(
         }
         let request = sh.dest.request(&route, &payloads);
         let body_len = request.body.len() as u64;
-        let url = request.redacted_url();
+        // only scheme, host and port: a path or query may carry a token (webhook URLs often do)
+        let url = origin(&request.url);
         let result = {
             let _permit = sh.inflight.acquire().await.expect("semaphore never closed");
             if let Some(l) = &sh.limiter {
@@ -278,6 +279,14 @@ pub(crate) async fn run_batch(
         }
     }
     out
+}
+
+/// `https://host:port` of a URL, never its path or query.
+fn origin(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => u.origin().ascii_serialization(),
+        Err(_) => "(unparsable URL)".into(),
+    }
 }
 
 fn humanize(d: Duration) -> String {

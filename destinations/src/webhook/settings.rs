@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 /// Most events one webhook request may carry.
 pub const MAX_BATCH_SIZE: usize = 1000;
 
-/// Settings of the generic webhook.
-#[derive(Debug, Clone, Deserialize)]
+/// Settings of the generic webhook. `Debug` shows only the URL's scheme, host and port (a
+/// webhook URL's path often carries a token) and never header values.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookSettings {
     /// Where events are POSTed (`http` or `https`).
@@ -20,6 +21,19 @@ pub struct WebhookSettings {
     /// to this many events (at most 1000).
     #[serde(default = "one")]
     pub batch_size: usize,
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let origin = url::Url::parse(&self.url)
+            .map(|u| format!("{}/[redacted]", u.origin().ascii_serialization()))
+            .unwrap_or_else(|_| destination_kit::secret::REDACTED.to_string());
+        f.debug_struct("WebhookSettings")
+            .field("url", &origin)
+            .field("headers", &self.headers)
+            .field("batch_size", &self.batch_size)
+            .finish()
+    }
 }
 
 fn one() -> usize {
