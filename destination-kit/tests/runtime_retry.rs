@@ -331,3 +331,26 @@ async fn retry_after_zero_still_backs_off_and_expires() {
     let sleeps = clock.sleeps();
     assert_eq!(sleeps.len(), n - 1);
 }
+
+/// A buggy `interpret` answering for fewer payloads than it was given: the rest still end (failed),
+/// the accounting adds up.
+#[tokio::test]
+async fn too_few_verdicts_still_give_every_event_an_outcome() {
+    fn short(_resp: &PartnerResponse, batch: &[Payload], _now: SystemTime) -> Verdicts {
+        Verdicts::all(batch.len().saturating_sub(2), Verdict::Delivered)
+    }
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let mut dest = TestDest::batched(5);
+    dest.interpret = Some(short);
+    let (rt, _clock) = runtime(dest, &server.uri(), config());
+    let r = rt.deliver_bytes(&events(5)).await;
+    check(&r);
+    assert_eq!((r.report.delivered, r.report.failed), (3, 2));
+    assert!(
+        matches!(&r.events[4].outcome, Outcome::Failed { reason, .. } if reason.contains("3 verdicts for 5"))
+    );
+}

@@ -160,14 +160,30 @@ pub(crate) async fn run_batch(
             }
         };
         let n = payloads.len();
+        // `Verdicts::all(n, …)` with the wrong `n` would leave payloads without a result: every
+        // payload still gets exactly one (a missing verdict fails it, extra ones are ignored)
+        let mut verdicts = verdicts.into_vec();
+        if verdicts.len() != n {
+            tracing::error!(destination = sh.slug, route = %route, payloads = n,
+                verdicts = verdicts.len(), "interpret returned the wrong number of verdicts");
+            let reason = format!(
+                "internal error: the destination gave {} verdicts for {n} payloads",
+                verdicts.len()
+            );
+            verdicts.resize(
+                n,
+                Verdict::Failed {
+                    kind: ErrorKind::Client,
+                    reason,
+                },
+            );
+        }
         let mut resend = (Vec::new(), Vec::new());
         let mut split = (Vec::new(), Vec::new());
         let mut retry = (Vec::new(), Vec::new());
         let mut retry_after: Option<Duration> = None;
         let mut retry_reason = String::new();
-        for ((payload, mut item), verdict) in
-            payloads.into_iter().zip(items).zip(verdicts.into_vec())
-        {
+        for ((payload, mut item), verdict) in payloads.into_iter().zip(items).zip(verdicts) {
             if status.is_some() {
                 item.last_status = status;
             }
