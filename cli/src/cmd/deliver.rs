@@ -6,7 +6,9 @@
 //! which wins over the mock partner's settings. Exit status: 0 when no event ended rejected,
 //! failed or expired; 1 when some did; 2 for bad usage, bad settings and unreadable input.
 
-use destination_kit::runtime::{DeliveryConfig, DeliveryResult, Runtime};
+use destination_kit::runtime::{
+    DeliveryConfig, DeliveryResult, Runtime, StateJournal, StateOptions, StateStore,
+};
 use destination_kit::{DeliveryReport, DynDestination, SettingsError};
 use destinations::registry::{self, Entry};
 use serde_json::{Map, Value};
@@ -65,6 +67,16 @@ pub struct Args {
     /// Log more (-v info, -vv debug, -vvv trace) to stderr. Secrets are never logged.
     #[arg(short, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Keep crash-safe state here (retry queue, outcomes reached, de-duplication window): a
+    /// rerun after a crash resumes unfinished events and skips finished ones.
+    #[arg(long = "state")]
+    pub state: Option<PathBuf>,
+    /// First retry backoff (default 500ms).
+    #[arg(long = "initial-backoff", value_parser = humantime::parse_duration)]
+    pub initial_backoff: Option<Duration>,
+    /// Longest retry backoff (default 60s).
+    #[arg(long = "max-backoff", value_parser = humantime::parse_duration)]
+    pub max_backoff: Option<Duration>,
 }
 
 /// A usage problem: printed, exit status 2.
@@ -171,7 +183,27 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
         config = config.dedup_window(w);
     }
 
+    if let Some(d) = args.initial_backoff {
+        config.retry.initial_backoff = d;
+    }
+    if let Some(d) = args.max_backoff {
+        config.retry.max_backoff = d;
+    }
+
+    let state = match &args.state {
+        Some(dir) => Some(open_state(dir, &args.input, entry.slug, &config)?),
+        None => None,
+    };
+    let input = match &state {
+        Some((_, _, Some(bytes))) => Box::new(std::io::Cursor::new(bytes.clone())),
+        _ => input,
+    };
     let mut runtime = Runtime::new(dest, config).collect_events(false);
+    if let Some((store, journal, _)) = &state {
+        runtime = runtime
+            .with_dedup(Box::new(store.dedup(entry.slug)))
+            .with_journal(journal.clone());
+    }
     if let Some(p) = &args.dead_letter {
         std::fs::File::create(p).map_err(|e| {
             Usage(format!(
@@ -200,6 +232,9 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
     let started = Instant::now();
     let result = runtime.deliver_reader(input).await;
     let elapsed = started.elapsed();
+    if let Some((store, _, _)) = &state {
+        store.close().map_err(|e| Usage(e.to_string()))?;
+    }
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -227,6 +262,39 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
         return Err(Usage(e));
     }
     Ok(result.report)
+}
+
+/// `--state DIR`: the store, the journal of this input (keyed by its content, so the same
+/// input resumes) and, for stdin, the input bytes (read whole to know their identity).
+type State = (StateStore, Arc<StateJournal>, Option<Vec<u8>>);
+
+fn open_state(
+    dir: &std::path::Path,
+    input: &str,
+    slug: &str,
+    config: &DeliveryConfig,
+) -> Result<State, Usage> {
+    let opts = StateOptions {
+        dedup_window: config.dedup_window,
+        keep_done: config.dedup_window.max(Duration::from_secs(86_400)),
+    };
+    let store = StateStore::open(dir, opts).map_err(|e| Usage(e.to_string()))?;
+    let unreadable = |e: std::io::Error| Usage(format!("cannot read the input {input}: {e}"));
+    let (id, bytes) = if input == "-" {
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut all).map_err(unreadable)?;
+        (
+            StateStore::content_identity(all.as_slice()).map_err(unreadable)?,
+            Some(all),
+        )
+    } else {
+        let f = std::fs::File::open(input).map_err(unreadable)?;
+        (StateStore::content_identity(f).map_err(unreadable)?, None)
+    };
+    let journal = store
+        .journal(&format!("deliver/{slug}/{id:016x}"))
+        .map_err(|e| Usage(e.to_string()))?;
+    Ok((store, Arc::new(journal), bytes))
 }
 
 /// The input as a buffered reader (streamed, never read whole unless it is one pretty-printed

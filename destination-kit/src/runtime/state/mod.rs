@@ -324,6 +324,20 @@ impl StateStore {
         })
     }
 
+    /// A 64-bit identity of an input's content (xxh3 over every byte), to key a file's
+    /// journal: the same content is the same stream, whatever its name.
+    pub fn content_identity(mut reader: impl std::io::Read) -> std::io::Result<u64> {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                return Ok(h.digest());
+            }
+            h.update(&buf[..n]);
+        }
+    }
+
     /// The store file.
     pub fn path(&self) -> &Path {
         &self.inner.path
