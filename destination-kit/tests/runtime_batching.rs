@@ -158,6 +158,10 @@ async fn the_concurrency_limit_holds_and_is_reached() {
     assert_eq!(
         max_overlap, limit,
         "in flight never above the limit, and it is reached"
+    ); // counted in the destination's send hook as well
+    assert_eq!(
+        max_inflight.load(std::sync::atomic::Ordering::SeqCst),
+        limit
     );
 }
 
