@@ -71,10 +71,10 @@ pub struct Args {
     /// rerun after a crash resumes unfinished events and skips finished ones.
     #[arg(long = "state")]
     pub state: Option<PathBuf>,
-    /// First retry backoff (default 500ms).
+    /// First retry backoff ceiling (default 1s; full jitter below it).
     #[arg(long = "initial-backoff", value_parser = humantime::parse_duration)]
     pub initial_backoff: Option<Duration>,
-    /// Longest retry backoff (default 60s).
+    /// Cap of one retry wait (default 10m).
     #[arg(long = "max-backoff", value_parser = humantime::parse_duration)]
     pub max_backoff: Option<Duration>,
 }
