@@ -184,6 +184,22 @@ impl StateStore {
     /// holds other files but no state, and a state file that is corrupted, foreign or already
     /// in use by another process are refused with an error naming the path.
     pub fn open(dir: &Path, opts: StateOptions) -> Result<StateStore, StateError> {
+        // redb may panic on some damaged files (a truncated one): that is an error here, and
+        // the panic message is kept off stderr while the file is opened and read
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::open_inner(dir, opts)));
+        std::panic::set_hook(hook);
+        r.unwrap_or_else(|_| {
+            Err(StateError {
+                path: dir.join(FILE_NAME),
+                reason: "cannot read it: the file is corrupted".into(),
+            })
+        })
+    }
+
+    fn open_inner(dir: &Path, opts: StateOptions) -> Result<StateStore, StateError> {
         let err = |path: &Path, reason: String| StateError {
             path: path.to_path_buf(),
             reason,

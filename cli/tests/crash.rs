@@ -1,0 +1,316 @@
+//! Crash safety of `--state DIR`, proven with SIGKILL: `destkit deliver` killed at random
+//! moments and restarted until done; a budget that passed while the process was down; state
+//! directories that are not ours.
+
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_destkit");
+
+/// A partner that fails every 10th request with 500 and every 10th (offset) with 429, answers
+/// the rest 200 after `delay`, and counts, per messageId, the events of requests it accepted
+/// (also those whose answer never reached a killed client).
+#[derive(Clone)]
+struct Partner {
+    n: Arc<Mutex<u64>>,
+    accepted: Arc<Mutex<HashMap<String, Vec<Value>>>>,
+    delay: Duration,
+    fail_all: bool,
+}
+
+impl Partner {
+    fn new(delay: Duration, fail_all: bool) -> Partner {
+        Partner {
+            n: Arc::default(),
+            accepted: Arc::default(),
+            delay,
+            fail_all,
+        }
+    }
+    fn requests(&self) -> u64 {
+        *self.n.lock().unwrap()
+    }
+}
+
+impl Respond for Partner {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let n = {
+            let mut n = self.n.lock().unwrap();
+            *n += 1;
+            *n
+        };
+        if self.fail_all {
+            return ResponseTemplate::new(503);
+        }
+        match n % 10 {
+            3 => return ResponseTemplate::new(500),
+            7 => return ResponseTemplate::new(429).insert_header("Retry-After", "0"),
+            _ => {}
+        }
+        let body: Value = serde_json::from_slice(&req.body).expect("JSON body");
+        let events = match body {
+            Value::Array(a) => a,
+            v => vec![v],
+        };
+        let mut acc = self.accepted.lock().unwrap();
+        for e in events {
+            let id = e["messageId"].as_str().unwrap_or_default().to_string();
+            acc.entry(id).or_default().push(e);
+        }
+        ResponseTemplate::new(200).set_delay(self.delay)
+    }
+}
+
+/// 5,000 lines: every 10th repeats the messageId of the line 5 before it (marked `copy`).
+fn input(dir: &Path, n: usize) -> (std::path::PathBuf, Vec<String>) {
+    let mut out = String::new();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let (id, copy) = if i % 10 == 9 {
+            (format!("msg-{}", i - 5), true)
+        } else {
+            (format!("msg-{i}"), false)
+        };
+        if !copy {
+            ids.push(id.clone());
+        }
+        let ev = json!({
+            "type": "track", "event": "Crash Test", "userId": format!("u{}", i % 97),
+            "messageId": id, "timestamp": "2026-11-28T10:00:00Z",
+            "properties": {"line": i + 1, "copy": copy}
+        });
+        out.push_str(&ev.to_string());
+        out.push('\n');
+    }
+    let p = dir.join("events.jsonl");
+    std::fs::write(&p, out).unwrap();
+    (p, ids)
+}
+
+fn deliver_cmd(endpoint: &str, input: &Path, state: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args([
+        "deliver",
+        "--destination",
+        "webhook",
+        "--endpoint",
+        endpoint,
+    ])
+    .arg("--input")
+    .arg(input)
+    .arg("--state")
+    .arg(state)
+    .args(["--settings", r#"{"batch_size": 10}"#])
+    .args(["--concurrency", "2", "--quiet"])
+    .args(["--initial-backoff", "5ms", "--max-backoff", "20ms"])
+    .args(extra)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliver_survives_ten_sigkills() {
+    let seed: u64 = rand::rng().random();
+    eprintln!("crash harness seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let partner = Partner::new(Duration::from_millis(25), false);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(partner.clone())
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (events, ids) = input(dir.path(), 5000);
+    let state = dir.path().join("state");
+    let report = dir.path().join("report.json");
+
+    let mut kills = 0;
+    let mut runs = 0;
+    while kills < 10 {
+        runs += 1;
+        assert!(
+            runs <= 30,
+            "the runs kept finishing before they could be killed"
+        );
+        let mut child = deliver_cmd(&server.uri(), &events, &state, &[])
+            .spawn()
+            .unwrap();
+        let wait = Duration::from_millis(rng.random_range(60..450));
+        tokio::time::sleep(wait).await;
+        match child.try_wait().unwrap() {
+            Some(status) => {
+                // it finished before the kill: everything is done, nothing left to crash
+                let mut err = String::new();
+                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+                panic!("run {runs} ended ({status}) before its kill after {wait:?}: {err}");
+            }
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+            }
+        }
+    }
+    let requests_before_last = partner.requests();
+    let out = deliver_cmd(
+        &server.uri(),
+        &events,
+        &state,
+        &["--report", report.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "{kills} kills; {} requests before the last run, {} in all",
+        requests_before_last,
+        partner.requests()
+    );
+
+    // the final report accounts for every event, the copies as duplicates
+    let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["input"], 5000, "{r}");
+    assert_eq!(r["delivered"], 4500, "{r}");
+    assert_eq!(r["duplicate"], 500, "{r}");
+    for k in ["filtered", "rejected", "failed", "expired"] {
+        assert_eq!(r[k], 0, "{k}: {r}");
+    }
+
+    let acc = partner.accepted.lock().unwrap();
+    // every messageId reached the partner at least once …
+    for id in &ids {
+        assert!(acc.contains_key(id), "{id} never reached the partner");
+    }
+    assert_eq!(acc.len(), ids.len(), "ids the input does not have arrived");
+    // … no duplicate line ever did, and no id more often than one send plus one resend per crash
+    let mut resent = 0;
+    for (id, evs) in acc.iter() {
+        assert!(
+            evs.iter().all(|e| e["properties"]["copy"] == false),
+            "a duplicate line of {id} was sent"
+        );
+        assert!(evs.len() <= 1 + kills, "{id} arrived {} times", evs.len());
+        resent += evs.len() - 1;
+    }
+    eprintln!("{resent} resends after crashes (at least once, harmless at the partner)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_events_past_their_budget_end_expired_after_a_restart() {
+    let partner = Partner::new(Duration::ZERO, true);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(partner.clone())
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (events, _) = input(dir.path(), 50);
+    let state = dir.path().join("state");
+    // the partner fails everything: the first run keeps retrying until it is killed
+    let mut child = deliver_cmd(&server.uri(), &events, &state, &[])
+        .spawn()
+        .unwrap();
+    while partner.requests() < 20 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(child.try_wait().unwrap().is_none(), "it ended on its own");
+    }
+    // one more commit interval so the acceptance is on disk
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = partner.requests();
+    // restarted with a budget that has passed since those events were accepted
+    let report = dir.path().join("report.json");
+    let out = deliver_cmd(
+        &server.uri(),
+        &events,
+        &state,
+        &[
+            "--max-retry-duration",
+            "1ms",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "expired events exit 1");
+    let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["input"], 50, "{r}");
+    assert_eq!(r["duplicate"], 5, "{r}");
+    assert_eq!(r["expired"], 45, "{r}");
+    assert_eq!(
+        r["requests"], 0,
+        "resumed events past their budget are not sent: {r}"
+    );
+    assert_eq!(partner.requests(), before);
+}
+
+fn deliver_with_state(state: &Path, input: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(["deliver", "--destination", "webhook", "--quiet"])
+        .arg("--input")
+        .arg(input)
+        .arg("--state")
+        .arg(state)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_foreign_or_corrupted_state_directory_is_refused_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, _) = input(dir.path(), 3);
+    let check = |state: &Path, why: &str| {
+        let out = deliver_with_state(state, &events);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{why}: {err}");
+        assert!(
+            err.contains(&state.display().to_string()),
+            "{why}: the error names the path: {err}"
+        );
+        assert!(!err.contains("panicked"), "{why}: {err}");
+        err.to_string()
+    };
+    // a file, not a directory
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let e = check(&file, "a file");
+    assert!(e.contains("not a directory"), "{e}");
+    // a directory of someone else's files
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let e = check(&other, "a foreign directory");
+    assert!(e.contains("not a destkit state directory"), "{e}");
+    // garbage where the store file should be
+    let garbage = dir.path().join("garbage");
+    std::fs::create_dir(&garbage).unwrap();
+    std::fs::write(garbage.join("destkit-state.redb"), vec![0x5a; 10_000]).unwrap();
+    check(&garbage, "a garbage store file");
+    // a real store, cut in half
+    let cut = dir.path().join("cut");
+    let ok = deliver_with_state(&cut, &events);
+    assert_eq!(ok.status.code(), Some(0));
+    let f = cut.join("destkit-state.redb");
+    let bytes = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &bytes[..bytes.len() / 2]).unwrap();
+    check(&cut, "a truncated store file");
+    // and nothing was delivered from any of them (a working run delivers 3)
+    let fresh = dir.path().join("fresh");
+    let out = deliver_with_state(&fresh, &events);
+    assert_eq!(out.status.code(), Some(0));
+}
