@@ -5,9 +5,13 @@
 //! unknown fields are kept and serialised back unchanged. Typed accessors read the common fields,
 //! each call's own fields, the context objects, and reserved traits and properties.
 //!
-//! Parsing ([`Message::from_slice`], [`parse_document`], [`parse_lines`]) never panics and fails
-//! only on what makes the input not a message at all; [`Message::validate`] then checks the
-//! Segment rules and reports every problem with its path.
+//! Parsing ([`Message::from_slice`], [`parse_document`], [`parse_lines`], [`RecordReader`])
+//! never panics and fails only on what makes the input not a message at all (not UTF-8, not JSON,
+//! nested deeper than serde_json's 128 levels, not an object, no known `type`);
+//! [`Message::validate`] then checks the Segment rules and reports every problem with its path.
+//! A stream yields one [`Record`] per message, carrying its line so errors render as
+//! `line 7: properties.products[2].price: expected a number, got "abc"` ([`Record::line_errors`]).
+//! The event time destinations send is [`Message::event_time`].
 //!
 //! ```
 //! use destination_kit::event::{Message, CallType};
@@ -566,11 +570,17 @@ impl Message {
 
     /// Check the Segment rules and return every problem found (empty when valid).
     ///
-    /// The rules: `userId` or `anonymousId`; `messageId` present, a string, at most 100
-    /// characters; `timestamp`, `originalTimestamp`, `sentAt` and `receivedAt` ISO-8601 with an
-    /// offset; `context`, `integrations`, `properties` and `traits` objects when present; track
-    /// has a non-empty `event`; group has `groupId`; alias has `userId` and `previousId`; the
-    /// typed properties of a recognised specced event have the right types.
+    /// The rules, each reported at its own path and in this order: `userId` or `anonymousId`
+    /// (strings, or numbers); `messageId` present, a string, at most 100 characters;
+    /// `timestamp`, `originalTimestamp`, `sentAt` and `receivedAt` ISO-8601 with an offset when
+    /// present; `context`, `integrations`, `properties` and `traits` objects when present (`null`
+    /// is not an object), and so are the context objects (`context.device`, …), while
+    /// `context.ip`, `locale`, `timezone`, `groupId`, `userAgent`, `channel` are strings and
+    /// `context.active` a boolean; track has a non-empty `event`; group has `groupId`; alias has
+    /// `userId` and `previousId`; page and screen `name`/`category` are strings; the reserved
+    /// properties (track, page, screen) and traits (identify, group) have their spec types
+    /// (numbers may be numeric strings; `null` counts as absent); the typed properties of a
+    /// recognised specced event have the right types (one error per path).
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errs = Vec::new();
         self.validate_into(&mut errs);
