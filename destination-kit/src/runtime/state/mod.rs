@@ -78,7 +78,9 @@ impl Default for StateOptions {
 enum Op {
     Dedup(u64, u64),
     Forget(u64),
-    Queue(String, Vec<u8>),
+    /// Mark a queue record as past de-duplication, creating it (messageId, budget start) when
+    /// it is not there and keeping its event JSON and budget start when it is.
+    Accept(String, String, u64),
     /// Store the outcome and drop the queue record of the same key.
     Done(String, Vec<u8>),
     ForgetDone(String),
@@ -427,57 +429,57 @@ impl StateStore {
         })
     }
 
-    /// Make events of `stream` durable now (one transaction) and return their line numbers,
-    /// continuing the stream's sequence. For servers: answer the client only after this
-    /// returns `Ok`.
+    /// Make events durable now, in one transaction for all `streams` (`(stream, [(messageId,
+    /// event JSON)])`), and return their line numbers, continuing each stream's sequence. For
+    /// servers: answer the client only after this returns `Ok`.
     pub fn enqueue(
         &self,
-        stream: &str,
-        events: &[(&str, &serde_json::value::RawValue)],
+        streams: &[(&str, &[(&str, &serde_json::value::RawValue)])],
         now: SystemTime,
-    ) -> Result<Vec<usize>, StateError> {
+    ) -> Result<Vec<Vec<usize>>, StateError> {
         let store_err = |e: &dyn std::fmt::Display| StateError {
             path: self.inner.path.clone(),
             reason: format!("cannot write it: {e}"),
         };
         let _order = self.inner.commit.lock().unwrap_or_else(|p| p.into_inner());
         // writes collected before this call are committed first, so order is kept
-        let pending = {
-            let mut m = self.inner.lock();
-            std::mem::take(&mut m.ops)
-        };
-        let seq_key = format!("seq/{stream}");
+        let pending = std::mem::take(&mut self.inner.lock().ops);
         let tx = self.inner.db.begin_write().map_err(|e| store_err(&e))?;
-        let mut lines = Vec::with_capacity(events.len());
+        let mut all = Vec::with_capacity(streams.len());
         {
             Inner::apply(&tx, pending).map_err(|e| store_err(&e))?;
             let mut meta = tx.open_table(META).map_err(|e| store_err(&e))?;
-            let next: usize = meta
-                .get(seq_key.as_str())
-                .map_err(|e| store_err(&e))?
-                .and_then(|v| v.value().parse().ok())
-                .unwrap_or(1);
             let mut queue = tx.open_table(QUEUE).map_err(|e| store_err(&e))?;
-            for (i, (mid, raw)) in events.iter().enumerate() {
-                let line = next + i;
-                let rec = QueueRec {
-                    m: mid.to_string(),
-                    f: ms(now),
-                    d: false,
-                    e: Some((*raw).to_owned()),
-                };
-                let bytes = serde_json::to_vec(&rec).map_err(|e| store_err(&e))?;
-                queue
-                    .insert(key(stream, line, None).as_str(), bytes.as_slice())
+            for (stream, events) in streams {
+                let seq_key = format!("seq/{stream}");
+                let next: usize = meta
+                    .get(seq_key.as_str())
+                    .map_err(|e| store_err(&e))?
+                    .and_then(|v| v.value().parse().ok())
+                    .unwrap_or(1);
+                let mut lines = Vec::with_capacity(events.len());
+                for (i, (mid, raw)) in events.iter().enumerate() {
+                    let line = next + i;
+                    let rec = QueueRec {
+                        m: mid.to_string(),
+                        f: ms(now),
+                        d: false,
+                        e: Some((*raw).to_owned()),
+                    };
+                    let bytes = serde_json::to_vec(&rec).map_err(|e| store_err(&e))?;
+                    queue
+                        .insert(key(stream, line, None).as_str(), bytes.as_slice())
+                        .map_err(|e| store_err(&e))?;
+                    lines.push(line);
+                }
+                let after = (next + events.len()).to_string();
+                meta.insert(seq_key.as_str(), after.as_str())
                     .map_err(|e| store_err(&e))?;
-                lines.push(line);
+                all.push(lines);
             }
-            let after = (next + events.len()).to_string();
-            meta.insert(seq_key.as_str(), after.as_str())
-                .map_err(|e| store_err(&e))?;
         }
         tx.commit().map_err(|e| store_err(&e))?;
-        Ok(lines)
+        Ok(all)
     }
 
     /// Events of `stream` accepted by [`StateStore::enqueue`] and not yet terminal, with their
@@ -498,8 +500,14 @@ impl StateStore {
         Ok(out)
     }
 
-    /// Commit every write collected so far, now.
+    /// Commit every write collected so far, now (de-duplication inserts not yet followed by
+    /// their event's record too: call it between events).
     pub fn flush(&self) -> Result<(), StateError> {
+        {
+            let mut m = self.inner.lock();
+            let staged = std::mem::take(&mut m.staged);
+            m.ops.extend(staged);
+        }
         self.inner.commit_now()
     }
 
@@ -534,7 +542,7 @@ impl StateStore {
         {
             let _ = h.join();
         }
-        self.inner.commit_now()
+        self.flush()
     }
 }
 
@@ -653,8 +661,24 @@ impl Inner {
                 Op::Forget(k) => {
                     dedup.remove(k)?;
                 }
-                Op::Queue(k, v) => {
-                    queue.insert(k.as_str(), v.as_slice())?;
+                Op::Accept(k, m, f) => {
+                    let old: Option<QueueRec> = queue
+                        .get(k.as_str())?
+                        .and_then(|v| serde_json::from_slice(v.value()).ok());
+                    let rec = match old {
+                        Some(mut r) => {
+                            r.d = true;
+                            r
+                        }
+                        None => QueueRec {
+                            m,
+                            f,
+                            d: true,
+                            e: None,
+                        },
+                    };
+                    let bytes = serde_json::to_vec(&rec).unwrap_or_default();
+                    queue.insert(k.as_str(), bytes.as_slice())?;
                 }
                 Op::Done(k, v) => {
                     queue.remove(k.as_str())?;
@@ -745,24 +769,17 @@ impl Journal for StateJournal {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&at)
-            .map(|r| (r.f, r.e.clone(), r.d));
-        let (since, e, was_passed) = match before {
-            Some((f, e, d)) => (f, e, d),
-            None => (ms(now), None, false),
-        };
+            .map(|r| (r.f, r.d));
+        let (since, was_passed) = before.unwrap_or((ms(now), false));
         let mut m = self.inner.lock();
         let staged = std::mem::take(&mut m.staged);
         m.ops.extend(staged);
         if !was_passed {
-            let rec = QueueRec {
-                m: message_id.to_string(),
-                f: since,
-                d: true,
-                e,
-            };
-            let bytes = serde_json::to_vec(&rec).unwrap_or_default();
-            m.ops
-                .push(Op::Queue(key(&self.stream, line, batch_index), bytes));
+            m.ops.push(Op::Accept(
+                key(&self.stream, line, batch_index),
+                message_id.to_string(),
+                since,
+            ));
         }
         from_ms(since)
     }
