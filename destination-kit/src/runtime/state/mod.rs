@@ -626,6 +626,8 @@ impl Inner {
         if ops.is_empty() {
             return Ok(());
         }
+        let started = std::time::Instant::now();
+        let n = ops.len();
         let result = self
             .db
             .begin_write()
@@ -634,6 +636,7 @@ impl Inner {
                 Inner::apply(&tx, ops).map_err(|e| e.to_string())?;
                 tx.commit().map_err(|e| e.to_string())
             });
+        tracing::debug!(writes = n, elapsed = ?started.elapsed(), "state commit");
         result.map_err(|e| {
             let reason = format!("cannot write it: {e}");
             self.lock().error = Some(reason.clone());
@@ -653,8 +656,25 @@ impl Inner {
         let mut dedup = tx.open_table(DEDUP)?;
         let mut queue = tx.open_table(QUEUE)?;
         let mut done = tx.open_table(DONE)?;
+        // an event accepted and finished within one commit needs no queue record
+        let finished: std::collections::HashSet<&str> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Done(k, _) => Some(k.as_str()),
+                _ => None,
+            })
+            .collect();
+        let skip: std::collections::HashSet<String> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Accept(k, _, _) if finished.contains(k.as_str()) => Some(k.clone()),
+                _ => None,
+            })
+            .collect();
+        drop(finished);
         for op in ops {
             match op {
+                Op::Accept(k, _, _) if skip.contains(&k) => {}
                 Op::Dedup(k, t) => {
                     dedup.insert(k, t)?;
                 }
