@@ -154,3 +154,36 @@ async fn an_empty_input_adds_up_to_nothing() {
     assert_eq!(r.report.input, 0);
     assert_eq!(received(&server).await, 0);
 }
+
+#[tokio::test]
+async fn a_destination_that_panics_in_map_rejects_that_event_only() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    // 300 lines: enough that the prepare stage runs them in parallel chunks on the blocking pool
+    let mut input = events(300);
+    let bad = json!({"type": "track", "event": "Panic Please", "userId": "u1",
+        "messageId": "m-panic", "timestamp": "2026-01-02T03:04:05Z"});
+    input.extend_from_slice(format!("{bad}\n").as_bytes());
+    input.extend_from_slice(&events(2)); // m0, m1 again: duplicates after the panic
+    let (rt, _clock) = runtime(TestDest::default(), &server.uri(), config());
+    let r = rt.deliver_bytes(&input).await;
+    check(&r);
+    assert_eq!(r.report.input, 303);
+    assert_eq!(r.report.delivered, 300);
+    assert_eq!(r.report.rejected, 1);
+    assert_eq!(r.report.duplicate, 2);
+    let panicked = r
+        .events
+        .iter()
+        .find(|e| e.message_id.as_deref() == Some("m-panic"))
+        .expect("the panicking event has an outcome");
+    assert_eq!(panicked.line, 301);
+    match &panicked.outcome {
+        Outcome::Rejected { reason } => assert!(reason.contains("panicked"), "{reason}"),
+        other => panic!("expected rejected, got {other:?}"),
+    }
+    assert_eq!(received(&server).await, 300);
+}

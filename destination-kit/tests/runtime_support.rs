@@ -96,6 +96,9 @@ impl Destination for TestDest {
         if ev.event() == Some("Unsupported Thing") {
             return Mapped::unsupported("test-dest has no such event");
         }
+        if ev.event() == Some("Panic Please") {
+            panic!("test-dest panics on purpose");
+        }
         if ev.property("invalid").is_some() {
             return Mapped::invalid("properties.invalid: test-dest refuses it");
         }

@@ -7,15 +7,15 @@
 //! 2. **recognise** — `Message::from_slice` + `validate` + spec recognition;
 //! 3. **map** — 2 plus the destination's `map` (no I/O);
 //! 4. **pipeline** — parse → validate → dedup → map → batch → HTTP → classify → account, into a
-//!    local partner on 127.0.0.1 that answers like the partner's success response. Lines are
-//!    read and parsed on a reader thread and handed to the runtime in chunks (that is how
-//!    `deliver` runs too).
+//!    local partner on 127.0.0.1 that answers like the partner's success response, through
+//!    `Runtime::deliver_reader` exactly as `destkit deliver` runs (lines read on one thread,
+//!    parsed and mapped in parallel chunks, dedup/batching/accounting on the driver).
 //!
 //! Peak RSS is the process high-water mark (`VmHWM`); input is streamed, queues are bounded, and
 //! per-event outcomes are not collected, so it stays flat in the number of events.
 
 use crate::bench::{generate, sink};
-use destination_kit::event::{Message, Record};
+use destination_kit::event::Message;
 use destination_kit::runtime::{DeliveryConfig, Runtime};
 use destination_kit::spec::SpecEvent;
 use destination_kit::{DynDestination, Event, Mapped};
@@ -207,57 +207,17 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
         .concurrency(args.concurrency)
         .batch_size(batch_size);
     let runtime = Runtime::new(dest.clone(), config).collect_events(false);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Record>>(4);
-    let path = input.clone();
+    let file = File::open(&input).map_err(|e| format!("{}: {e}", input.display()))?;
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
-    let reader = std::thread::spawn(move || -> Result<(), String> {
-        let f = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut r = BufReader::with_capacity(1 << 20, f);
-        let mut buf = Vec::with_capacity(4096);
-        let mut chunk = Vec::with_capacity(512);
-        let mut line_no = 0;
-        loop {
-            buf.clear();
-            let n = r
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            let line = buf.trim_ascii();
-            if line.is_empty() {
-                continue;
-            }
-            chunk.push(Record {
-                line: line_no,
-                batch_index: None,
-                result: Message::from_slice(line),
-            });
-            if chunk.len() == 512 {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(512));
-                if tx.blocking_send(full).is_err() {
-                    return Ok(());
-                }
-            }
-        }
-        if !chunk.is_empty() {
-            let _ = tx.blocking_send(chunk);
-        }
-        Ok(())
-    });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|c| (futures::stream::iter(c), rx))
-    });
     let result = runtime
-        .deliver_stream(futures::StreamExt::flatten(stream))
+        .deliver_reader(BufReader::with_capacity(1 << 20, file))
         .await;
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
-    reader
-        .join()
-        .map_err(|_| "the reader thread panicked".to_string())??;
+    if let Some(w) = result.warnings.first() {
+        return Err(w.clone());
+    }
     let report = result.report;
     if events == 0 {
         events = report.input;

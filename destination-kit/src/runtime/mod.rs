@@ -23,6 +23,7 @@ mod clock;
 mod config;
 mod dead_letter;
 mod dedup;
+mod prepare;
 mod send;
 pub mod state;
 
@@ -32,12 +33,12 @@ pub use dead_letter::{DeadLetter, DeadLetterEntry};
 pub use dedup::{DedupStore, MemoryDedup};
 pub use state::{Earlier, Journal, StateDedup, StateError, StateJournal, StateOptions, StateStore};
 
-use crate::destination::{DestinationInfo, DynDestination, Event, HttpClient, Mapped, Payload};
-use crate::error::{Errors, ParseError};
-use crate::event::{Message, Record, parse_document, parse_lines};
+use crate::destination::{DestinationInfo, DynDestination, HttpClient, Payload};
+use crate::error::ParseError;
+use crate::event::{Message, Record, parse_document};
 use crate::outcome::{DeliveryReport, Outcome};
-use crate::spec::SpecEvent;
 use futures::{Stream, StreamExt};
+use prepare::{AfterDedup, Prepared, Preparer, Step};
 use send::{BatchDone, End, Item, Shared};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -46,6 +47,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::task::JoinSet;
+
+/// Most inputs prepared together on the blocking pool.
+const PREPARE_CHUNK: usize = 256;
+/// Fewer ready inputs than this are prepared inline (a blocking-pool hop costs more).
+const PREPARE_INLINE: usize = 16;
 
 /// The final outcome of one input event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -107,7 +113,14 @@ struct Input {
     line: usize,
     batch_index: Option<usize>,
     raw: Option<Box<str>>,
-    result: Result<Message, ParseError>,
+    body: Body,
+}
+
+/// An input's content: parsed already, or one JSON line still to parse (parsed in the prepare
+/// stage, in parallel; the line may be a `{"batch": [...]}` envelope of several events).
+enum Body {
+    Parsed(Result<Message, ParseError>),
+    Line(Vec<u8>),
 }
 
 impl Runtime {
@@ -189,27 +202,20 @@ impl Runtime {
                 line: r.line,
                 batch_index: r.batch_index,
                 raw: None,
-                result: r.result,
+                body: Body::Parsed(r.result),
             });
             return self.drive(futures::stream::iter(items)).await;
         }
-        let keep_raw = self.dead_letter.is_some();
         let items = bytes
             .split(|b| *b == b'\n')
             .enumerate()
-            .flat_map(move |(i, line)| {
+            .filter_map(|(i, line)| {
                 let t = line.trim_ascii();
-                parse_lines(t).map(move |r| {
-                    let raw = match (&r.result, keep_raw) {
-                        (Err(_), true) => Some(String::from_utf8_lossy(t).into()),
-                        _ => None,
-                    };
-                    Input {
-                        line: i + 1,
-                        batch_index: r.batch_index,
-                        raw,
-                        result: r.result,
-                    }
+                (!t.is_empty()).then(|| Input {
+                    line: i + 1,
+                    batch_index: None,
+                    raw: None,
+                    body: Body::Line(t.to_vec()),
                 })
             });
         self.drive(futures::stream::iter(items)).await
@@ -225,8 +231,7 @@ impl Runtime {
         reader: R,
     ) -> DeliveryResult {
         let (tx, mut rx) = mpsc::channel::<Vec<Input>>(8);
-        let keep_raw = self.dead_letter.is_some();
-        let reading = tokio::task::spawn_blocking(move || read_inputs(reader, keep_raw, tx));
+        let reading = tokio::task::spawn_blocking(move || read_inputs(reader, tx));
         let stream = async_stream_of(&mut rx);
         let mut result = self.drive(stream).await;
         match reading.await {
@@ -248,7 +253,7 @@ impl Runtime {
             line: r.line,
             batch_index: r.batch_index,
             raw: None,
-            result: r.result,
+            body: Body::Parsed(r.result),
         });
         self.drive(futures::stream::iter(items)).await
     }
@@ -262,7 +267,7 @@ impl Runtime {
             line: i + 1,
             batch_index: None,
             raw: None,
-            result: Ok(m),
+            body: Body::Parsed(Ok(m)),
         });
         self.drive(futures::stream::iter(items)).await
     }
@@ -276,7 +281,7 @@ impl Runtime {
             line: r.line,
             batch_index: r.batch_index,
             raw: None,
-            result: r.result,
+            body: Body::Parsed(r.result),
         });
         self.drive(Box::pin(items)).await
     }
@@ -303,15 +308,54 @@ impl Runtime {
         }
     }
 
+    /// The input after the pure per-event steps ([`prepare`]): validation, filters, spec
+    /// recognition and `map` run on chunks of what is ready (up to [`PREPARE_CHUNK`]) on the
+    /// blocking pool, two chunks at a time, in order — so they overlap with the driver's own
+    /// sequential work (dedup, batching, accounting) on another core. A destination that panics
+    /// in `map` rejects that event instead of taking the run down.
+    fn prepared<'s>(
+        &self,
+        input: std::pin::Pin<Box<dyn Stream<Item = Input> + Send + 's>>,
+    ) -> std::pin::Pin<Box<dyn Stream<Item = Prepared> + Send + 's>> {
+        let preparer = Preparer {
+            dest: self.dest.clone(),
+            info: Arc::new(self.info.clone()),
+            keep_event: self.dead_letter.is_some(),
+        };
+        let clock = self.clock.clone();
+        let chunks = input.ready_chunks(PREPARE_CHUNK).map(move |chunk| {
+            let p = preparer.clone();
+            let now = clock.now();
+            async move {
+                let inline = chunk.len() < PREPARE_INLINE;
+                let run = move || {
+                    chunk
+                        .into_iter()
+                        .flat_map(|i| p.prepare_input(i, now))
+                        .collect::<Vec<_>>()
+                };
+                if inline {
+                    run()
+                } else {
+                    tokio::task::spawn_blocking(run)
+                        .await
+                        .expect("prepare catches panics")
+                }
+            }
+        });
+        Box::pin(chunks.buffered(2).flat_map(futures::stream::iter))
+    }
+
     async fn drive(&self, input: impl Stream<Item = Input> + Send) -> DeliveryResult {
         self.drive_inner(Box::pin(input), None).await
     }
 
     async fn drive_inner(
         &self,
-        mut input: std::pin::Pin<Box<dyn Stream<Item = Input> + Send + '_>>,
+        input: std::pin::Pin<Box<dyn Stream<Item = Input> + Send + '_>>,
         abort: Option<Arc<Notify>>,
     ) -> DeliveryResult {
+        let mut input = self.prepared(input);
         let mut d = Driver::new(self);
         let mut input_done = false;
         let mut tick =
@@ -368,24 +412,18 @@ impl Runtime {
             d.abort_all("shutdown: the drain timeout passed before delivery");
             while !input_done && let Some(i) = input.next().await {
                 d.report.input += 1;
-                let message_id = i
-                    .result
-                    .as_ref()
-                    .ok()
-                    .and_then(|m| m.message_id())
-                    .map(str::to_string);
                 let outcome = Outcome::Expired {
                     reason: "shutdown: the drain timeout passed before delivery".into(),
                     status: None,
                 };
                 d.emit(
                     (i.line, i.batch_index),
-                    message_id,
+                    i.message_id,
                     outcome,
                     0,
                     None,
-                    i.result.ok().map(Message::into_value),
-                    None,
+                    i.event,
+                    i.raw.as_deref(),
                 );
             }
         }
@@ -437,7 +475,7 @@ impl RuntimeHandle {
                 line,
                 batch_index: None,
                 raw: None,
-                result: Ok(msg),
+                body: Body::Parsed(Ok(msg)),
             })
             .await
             .map_err(|_| Stopped)
@@ -453,7 +491,7 @@ impl RuntimeHandle {
                 line,
                 batch_index: None,
                 raw: None,
-                result: Ok(msg),
+                body: Body::Parsed(Ok(msg)),
             })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => SubmitError::Busy,
@@ -467,7 +505,7 @@ impl RuntimeHandle {
                 line: rec.line,
                 batch_index: rec.batch_index,
                 raw: None,
-                result: rec.result,
+                body: Body::Parsed(rec.result),
             })
             .await
             .map_err(|_| Stopped)
@@ -627,11 +665,7 @@ impl<'a> Driver<'a> {
         }
     }
 
-    fn dead_letter_event(&self, msg: &Message) -> Option<serde_json::Value> {
-        self.dead_letter.as_ref().map(|_| msg.to_value())
-    }
-
-    async fn process(&mut self, input: Input) {
+    async fn process(&mut self, input: Prepared) {
         self.report.input += 1;
         let line = (input.line, input.batch_index);
         let earlier = match &self.rt.journal {
@@ -646,37 +680,15 @@ impl<'a> Driver<'a> {
             }
             return;
         }
-        let msg = match input.result {
-            Ok(m) => m,
-            Err(e) => {
-                let outcome = Outcome::Rejected {
-                    reason: e.to_string(),
-                };
-                self.emit(line, None, outcome, 0, None, None, input.raw.as_deref());
+        let mid = input.message_id;
+        let after = match input.step {
+            Step::Early(outcome) => {
+                let ev = input.event;
+                self.emit(line, mid, outcome, 0, None, ev, input.raw.as_deref());
                 return;
             }
+            Step::Candidate(after) => after,
         };
-        let mid = msg.message_id().map(str::to_string);
-        let errs = msg.validate();
-        if !errs.is_empty() {
-            let outcome = Outcome::Rejected {
-                reason: Errors(&errs).to_string(),
-            };
-            let ev = self.dead_letter_event(&msg);
-            self.emit(line, mid, outcome, 0, None, ev, None);
-            return;
-        }
-        let info = &self.rt.info;
-        if !info.calls.contains(&msg.call()) {
-            let reason = format!("{} does not take {} calls", info.name, msg.call());
-            self.emit(line, mid, Outcome::Filtered { reason }, 0, None, None, None);
-            return;
-        }
-        if !msg.enabled_for(info.name) {
-            let reason = format!("integrations opt-out for {}", info.name);
-            self.emit(line, mid, Outcome::Filtered { reason }, 0, None, None, None);
-            return;
-        }
         let now = self.rt.clock.now();
         let message_id = mid.clone().unwrap_or_default();
         let passed = matches!(
@@ -696,38 +708,17 @@ impl<'a> Driver<'a> {
             self.emit(line, mid, Outcome::Duplicate, 0, None, None, None);
             return;
         }
-        let spec = match SpecEvent::from_message(&msg) {
-            Some(Ok(s)) => Some(s),
-            Some(Err(errs)) => {
-                let outcome = Outcome::Rejected {
-                    reason: Errors(&errs).to_string(),
-                };
-                let ev = self.dead_letter_event(&msg);
-                self.emit(line, mid, outcome, 0, None, ev, None);
-                return;
-            }
-            None => None,
-        };
-        let time = msg
-            .event_time()
-            .unwrap_or_else(|| chrono::DateTime::<chrono::Utc>::from(now));
-        let mapped = self.rt.dest.map(&Event::new(&msg, spec.as_ref(), time));
-        let payloads = match mapped {
-            Mapped::Unsupported { reason } => {
+        let payloads = match after {
+            AfterDedup::Filtered(reason) => {
                 self.emit(line, mid, Outcome::Filtered { reason }, 0, None, None, None);
                 return;
             }
-            Mapped::Invalid { reason } => {
-                let ev = self.dead_letter_event(&msg);
+            AfterDedup::Rejected(reason) => {
+                let ev = input.event;
                 self.emit(line, mid, Outcome::Rejected { reason }, 0, None, ev, None);
                 return;
             }
-            Mapped::Send(p) if p.is_empty() => {
-                let reason = format!("{} mapped it to nothing to send", info.name);
-                self.emit(line, mid, Outcome::Filtered { reason }, 0, None, None, None);
-                return;
-            }
-            Mapped::Send(p) => p,
+            AfterDedup::Send(p) => p,
         };
         let first = self
             .rt
@@ -739,7 +730,7 @@ impl<'a> Driver<'a> {
         {
             // accepted by an earlier run whose budget has passed since
             let reason = "retry budget ran out before a restart resumed it".to_string();
-            let ev = self.dead_letter_event(&msg);
+            let ev = input.event;
             let outcome = Outcome::Expired {
                 reason,
                 status: None,
@@ -751,13 +742,12 @@ impl<'a> Driver<'a> {
             first,
             line,
             message_id: message_id.into_boxed_str(),
-            event: self.dead_letter_event(&msg),
+            event: input.event,
             remaining: payloads.len() as u32,
             worst: None,
             attempts: 0,
             last_status: None,
         };
-        drop(msg);
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = Some(pending);
@@ -976,11 +966,10 @@ fn async_stream_of(rx: &mut mpsc::Receiver<Vec<Input>>) -> impl Stream<Item = In
 /// Read `reader` into chunks of inputs on the calling (blocking) thread.
 fn read_inputs<R: std::io::BufRead>(
     reader: R,
-    keep_raw: bool,
     tx: mpsc::Sender<Vec<Input>>,
 ) -> std::io::Result<()> {
     let mut chunk = Vec::new();
-    let result = read_chunks(reader, keep_raw, &tx, &mut chunk);
+    let result = read_chunks(reader, &tx, &mut chunk);
     // what was read before an error is still delivered
     if !chunk.is_empty() {
         let _ = tx.blocking_send(chunk);
@@ -990,7 +979,6 @@ fn read_inputs<R: std::io::BufRead>(
 
 fn read_chunks<R: std::io::BufRead>(
     mut reader: R,
-    keep_raw: bool,
     tx: &mpsc::Sender<Vec<Input>>,
     chunk: &mut Vec<Input>,
 ) -> std::io::Result<()> {
@@ -1022,25 +1010,19 @@ fn read_chunks<R: std::io::BufRead>(
                         line: r.line,
                         batch_index: r.batch_index,
                         raw: None,
-                        result: r.result,
+                        body: Body::Parsed(r.result),
                     })
                     .collect();
                 let _ = tx.blocking_send(items);
                 return Ok(());
             }
         }
-        for r in parse_lines(t) {
-            let raw = match (&r.result, keep_raw) {
-                (Err(_), true) => Some(String::from_utf8_lossy(t).into()),
-                _ => None,
-            };
-            chunk.push(Input {
-                line: line_no,
-                batch_index: r.batch_index,
-                raw,
-                result: r.result,
-            });
-        }
+        chunk.push(Input {
+            line: line_no,
+            batch_index: None,
+            raw: None,
+            body: Body::Line(t.to_vec()),
+        });
         if chunk.len() >= CHUNK {
             let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK));
             if tx.blocking_send(full).is_err() {

@@ -1,0 +1,164 @@
+//! The pure, per-event half of the pipeline: validation, the destination's filters, spec
+//! recognition and `map`. It needs no shared state, so the driver runs it on chunks of input on
+//! the blocking pool, in parallel with its own sequential work (dedup, batching, accounting);
+//! order is kept. What needs state — the journal, dedup — stays in the driver, which applies it
+//! to the prepared result exactly as if it had run every step itself.
+
+use super::{Body, Input};
+use crate::destination::{DestinationInfo, DynDestination, Event, Mapped, Payload};
+use crate::error::Errors;
+use crate::event::parse_lines;
+use crate::outcome::Outcome;
+use std::time::SystemTime;
+
+/// An input event after the pure steps.
+pub(crate) struct Prepared {
+    pub line: usize,
+    pub batch_index: Option<usize>,
+    /// The raw line, for the dead letter of a line that did not parse.
+    pub raw: Option<Box<str>>,
+    /// `messageId`, when the message parsed and had one.
+    pub message_id: Option<String>,
+    /// The event as JSON, kept only when a dead-letter file is written.
+    pub event: Option<serde_json::Value>,
+    pub step: Step,
+}
+
+/// Where the event stands after the pure steps.
+pub(crate) enum Step {
+    /// Ends before de-duplication: rejected (unparseable, invalid) or filtered (call type,
+    /// integrations opt-out).
+    Early(Outcome),
+    /// Valid and for this destination: de-duplicate, then this.
+    Candidate(AfterDedup),
+}
+
+/// What a fresh (not duplicate) event becomes.
+pub(crate) enum AfterDedup {
+    /// `map` said unsupported, or mapped to nothing.
+    Filtered(String),
+    /// A typed spec property or `map` said invalid.
+    Rejected(String),
+    /// Payloads to batch and send.
+    Send(Vec<Payload>),
+}
+
+/// Everything [`prepare`] needs, cheap to clone into a blocking task.
+#[derive(Clone)]
+pub(crate) struct Preparer {
+    pub dest: std::sync::Arc<dyn DynDestination>,
+    pub info: std::sync::Arc<DestinationInfo>,
+    pub keep_event: bool,
+}
+
+impl Preparer {
+    /// Prepare one input: parse it first when it is still a raw line (a line holding a
+    /// `{"batch": [...]}` envelope gives one result per event in it).
+    pub fn prepare_input(&self, input: Input, now: SystemTime) -> Vec<Prepared> {
+        match input.body {
+            Body::Parsed(_) => vec![self.prepare_guarded(input, now)],
+            Body::Line(bytes) => parse_lines(&bytes)
+                .map(|r| {
+                    let raw = match (&r.result, self.keep_event) {
+                        (Err(_), true) => Some(String::from_utf8_lossy(&bytes).into()),
+                        _ => None,
+                    };
+                    let one = Input {
+                        line: input.line,
+                        batch_index: r.batch_index,
+                        raw,
+                        body: Body::Parsed(r.result),
+                    };
+                    self.prepare_guarded(one, now)
+                })
+                .collect(),
+        }
+    }
+
+    /// [`Preparer::prepare`], with a panic in the destination's `map` turned into a rejection
+    /// of that one event.
+    pub fn prepare_guarded(&self, input: Input, now: SystemTime) -> Prepared {
+        let (line, batch_index) = (input.line, input.batch_index);
+        let parsed = match &input.body {
+            Body::Parsed(Ok(m)) => Some(m),
+            _ => None,
+        };
+        let message_id = parsed.and_then(|m| m.message_id()).map(str::to_string);
+        let event = parsed.filter(|_| self.keep_event).map(|m| m.to_value());
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.prepare(input, now)))
+            .unwrap_or_else(|_| Prepared {
+                line,
+                batch_index,
+                raw: None,
+                message_id,
+                event,
+                step: Step::Early(Outcome::Rejected {
+                    reason: format!("{} panicked while mapping this event", self.info.name),
+                }),
+            })
+    }
+
+    /// Run the pure steps on one input.
+    pub fn prepare(&self, input: Input, now: SystemTime) -> Prepared {
+        let mut out = Prepared {
+            line: input.line,
+            batch_index: input.batch_index,
+            raw: None,
+            message_id: None,
+            event: None,
+            step: Step::Early(Outcome::Delivered),
+        };
+        let result = match input.body {
+            Body::Parsed(r) => r,
+            // prepare_input splits envelope lines; a plain line parses as one message
+            Body::Line(bytes) => crate::event::Message::from_slice(&bytes),
+        };
+        let msg = match result {
+            Ok(m) => m,
+            Err(e) => {
+                out.raw = input.raw;
+                out.step = Step::Early(Outcome::Rejected {
+                    reason: e.to_string(),
+                });
+                return out;
+            }
+        };
+        out.message_id = msg.message_id().map(str::to_string);
+        if self.keep_event {
+            out.event = Some(msg.to_value());
+        }
+        let (errs, spec) = msg.validate_and_recognise();
+        if !errs.is_empty() {
+            out.step = Step::Early(Outcome::Rejected {
+                reason: Errors(&errs).to_string(),
+            });
+            return out;
+        }
+        let info = &self.info;
+        if !info.calls.contains(&msg.call()) {
+            out.step = Step::Early(Outcome::Filtered {
+                reason: format!("{} does not take {} calls", info.name, msg.call()),
+            });
+            return out;
+        }
+        if !msg.enabled_for(info.name) {
+            out.step = Step::Early(Outcome::Filtered {
+                reason: format!("integrations opt-out for {}", info.name),
+            });
+            return out;
+        }
+        let time = msg
+            .event_time()
+            .unwrap_or_else(|| chrono::DateTime::<chrono::Utc>::from(now));
+        let after = match self.dest.map(&Event::new(&msg, spec.as_ref(), time)) {
+            Mapped::Unsupported { reason } => AfterDedup::Filtered(reason),
+            Mapped::Invalid { reason } => AfterDedup::Rejected(reason),
+            Mapped::Send(p) if p.is_empty() => {
+                AfterDedup::Filtered(format!("{} mapped it to nothing to send", info.name))
+            }
+            Mapped::Send(p) => AfterDedup::Send(p),
+        };
+        out.step = Step::Candidate(after);
+        out
+    }
+}
