@@ -13,7 +13,7 @@ pub mod http;
 pub mod ingest;
 
 use destination_kit::outcome::DeliveryReport;
-use destination_kit::runtime::{DeliveryConfig, Runtime};
+use destination_kit::runtime::{DeliveryConfig, Runtime, StateOptions, StateStore};
 use serde::Serialize;
 use serde_json::json;
 use std::path::PathBuf;
@@ -40,6 +40,10 @@ pub struct Args {
     /// Print less: no per-destination table at shutdown.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Keep crash-safe state here: a request is answered 200 only once its events are on disk,
+    /// and a restart delivers what a crash (or a drain timeout) left undelivered.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
 }
 
 const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
@@ -112,6 +116,13 @@ async fn serve(args: Args, cfg: config::ServeConfig) -> ExitCode {
         Err(e) => return fail(e.to_string()),
     };
 
+    let store = match &args.state {
+        Some(dir) => match StateStore::open(dir, StateOptions::default()) {
+            Ok(s) => Some(s),
+            Err(e) => return fail(e.to_string()),
+        },
+        None => None,
+    };
     let mut mocks = Vec::new();
     let mut sources = Vec::new();
     let mut keyed = Vec::new();
@@ -141,6 +152,21 @@ async fn serve(args: Args, cfg: config::ServeConfig) -> ExitCode {
             if let Some(p) = &dc.dead_letter {
                 runtime = runtime.with_dead_letter(p);
             }
+            let stream = format!("serve/{}/{j}/{}", sc.name, dc.destination);
+            let mut resume = Vec::new();
+            if let Some(store) = &store {
+                let journal = match store.journal(&stream) {
+                    Ok(j) => j,
+                    Err(e) => return fail(e.to_string()),
+                };
+                resume = match store.unfinished_events(&stream) {
+                    Ok(r) => r,
+                    Err(e) => return fail(e.to_string()),
+                };
+                runtime = runtime
+                    .with_dedup(Box::new(store.dedup(&stream)))
+                    .with_journal(Arc::new(journal));
+            }
             if let Some(m) = mock {
                 println!(
                     "source {}: {} delivers to its built-in mock partner at {}",
@@ -151,10 +177,29 @@ async fn serve(args: Args, cfg: config::ServeConfig) -> ExitCode {
                 // the mock partner runs as long as the server
                 mocks.push(m);
             }
-            sinks.push(Arc::new(http::Sink::new(
-                dc.destination.clone(),
-                runtime.start(),
-            )));
+            let mut sink = http::Sink::new(dc.destination.clone(), runtime.start());
+            if let Some(store) = &store {
+                sink = sink.with_state(store.clone(), stream);
+                if !resume.is_empty() && !args.quiet {
+                    eprintln!(
+                        "destkit serve: source {}: resuming {} undelivered events for {}",
+                        sc.name,
+                        resume.len(),
+                        dc.destination
+                    );
+                }
+                for (line, raw) in resume {
+                    let msg =
+                        match destination_kit::event::Message::from_slice(raw.get().as_bytes()) {
+                            Ok(m) => m,
+                            Err(e) => {
+                                return fail(format!("state: a queued event does not parse: {e}"));
+                            }
+                        };
+                    sink.submit_line(line, msg).await;
+                }
+            }
+            sinks.push(Arc::new(sink));
         }
         let source = Arc::new(http::Source {
             name: sc.name.clone(),
@@ -216,6 +261,11 @@ async fn serve(args: Args, cfg: config::ServeConfig) -> ExitCode {
         });
     }
     drop(mocks);
+    if let Some(store) = &store
+        && let Err(e) = store.close()
+    {
+        return fail(e.to_string());
+    }
     let unauthorized = state.unauthorized.load(Ordering::Relaxed);
     if !args.quiet {
         eprint!("{}", table(&report, unauthorized));

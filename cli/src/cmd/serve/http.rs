@@ -19,9 +19,10 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use destination_kit::event::Record;
 use destination_kit::event::{CallType, Message};
 use destination_kit::outcome::DeliveryReport;
-use destination_kit::runtime::RuntimeHandle;
+use destination_kit::runtime::{RuntimeHandle, StateStore};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub struct Sink {
     /// The destination's slug.
     pub destination: String,
     handle: RwLock<Option<RuntimeHandle>>,
+    /// `--state`: the store and this sink's stream in it.
+    state: Option<(StateStore, String)>,
 }
 
 impl Sink {
@@ -41,6 +44,26 @@ impl Sink {
         Sink {
             destination: destination.into(),
             handle: RwLock::new(Some(handle)),
+            state: None,
+        }
+    }
+    /// Make accepted messages durable in `store` under `stream` before they are handed over.
+    pub fn with_state(mut self, store: StateStore, stream: String) -> Self {
+        self.state = Some((store, stream));
+        self
+    }
+    /// Hand a message over under its line in the state's stream.
+    pub async fn submit_line(&self, line: usize, msg: Message) -> bool {
+        match self.handle.read().await.as_ref() {
+            Some(h) => h
+                .submit_record(Record {
+                    line,
+                    batch_index: None,
+                    result: Ok(msg),
+                })
+                .await
+                .is_ok(),
+            None => false,
         }
     }
     /// Hand one accepted message over (waits while the runtime's queue is full). `false` once
@@ -82,6 +105,63 @@ pub struct Source {
     pub sinks: Vec<Arc<Sink>>,
     /// What its requests brought.
     pub stats: IngestStats,
+}
+
+impl Source {
+    /// Hand accepted messages to every destination. With `--state` they are committed first,
+    /// in one transaction for the whole request; `Err` when that commit failed (nothing was
+    /// handed over: answer 503 so the client retries).
+    pub async fn hand_over(&self, msgs: Vec<Message>) -> Result<(), String> {
+        let store = self
+            .sinks
+            .iter()
+            .find_map(|k| k.state.as_ref().map(|s| s.0.clone()));
+        let Some(store) = store else {
+            for msg in msgs {
+                if let Some((last, rest)) = self.sinks.split_last() {
+                    for s in rest {
+                        s.submit(msg.clone()).await;
+                    }
+                    last.submit(msg).await;
+                }
+            }
+            return Ok(());
+        };
+        let raws = msgs
+            .iter()
+            .map(|m| serde_json::value::to_raw_value(m).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let streams: Vec<String> = self
+            .sinks
+            .iter()
+            .filter_map(|k| k.state.as_ref().map(|s| s.1.clone()))
+            .collect();
+        let ids: Vec<String> = msgs
+            .iter()
+            .map(|m| m.message_id().unwrap_or_default().to_string())
+            .collect();
+        let lines = tokio::task::spawn_blocking(move || {
+            let events: Vec<(&str, &serde_json::value::RawValue)> = ids
+                .iter()
+                .zip(&raws)
+                .map(|(i, r)| (i.as_str(), r.as_ref()))
+                .collect();
+            let per: Vec<(&str, &[(&str, &serde_json::value::RawValue)])> = streams
+                .iter()
+                .map(|s| (s.as_str(), events.as_slice()))
+                .collect();
+            store.enqueue(&per, std::time::SystemTime::now())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        for (k, lines) in self.sinks.iter().filter(|k| k.state.is_some()).zip(lines) {
+            for (msg, line) in msgs.iter().zip(lines) {
+                k.submit_line(line, msg.clone()).await;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The server's shared state.
@@ -210,22 +290,26 @@ async fn handle(
     let mut errors = Vec::new();
     let mut all_too_large = true;
     let mut accepted = 0u64;
+    let mut msgs = Vec::new();
     for (i, raw) in parsed.messages.into_iter().enumerate() {
         match ingest::accept(raw, batch.then_some(i), now) {
             Ok(msg) => {
                 accepted += 1;
-                if let Some((last, rest)) = source.sinks.split_last() {
-                    for s in rest {
-                        s.submit(msg.clone()).await;
-                    }
-                    last.submit(msg).await;
-                }
+                msgs.push(msg);
             }
             Err(e) => {
                 all_too_large &= e.too_large;
                 errors.push(json!({"index": i, "message": e.message}));
             }
         }
+    }
+    if let Err(e) = source.hand_over(msgs).await {
+        tracing::error!("state: {e}");
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"success": false, "code": "state_error",
+                   "message": "the server could not make the events durable; retry"}),
+        );
     }
     source.stats.accepted.fetch_add(accepted, Ordering::Relaxed);
     source

@@ -805,6 +805,12 @@ impl Journal for StateJournal {
     }
 
     fn terminal(&self, eo: &EventOutcome) {
+        if let Outcome::Expired { reason, .. } = &eo.outcome
+            && reason.starts_with("shutdown:")
+        {
+            // cut off by a shutdown, not by its budget: it stays queued for the next start
+            return;
+        }
         let at = (eo.line, eo.batch_index);
         self.unfinished
             .lock()
