@@ -22,7 +22,7 @@ struct Partner {
     n: Arc<Mutex<u64>>,
     accepted: Arc<Mutex<HashMap<String, Vec<Value>>>>,
     delay: Duration,
-    fail_all: bool,
+    fail_all: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Partner {
@@ -31,7 +31,7 @@ impl Partner {
             n: Arc::default(),
             accepted: Arc::default(),
             delay,
-            fail_all,
+            fail_all: Arc::new(fail_all.into()),
         }
     }
     fn requests(&self) -> u64 {
@@ -46,7 +46,7 @@ impl Respond for Partner {
             *n += 1;
             *n
         };
-        if self.fail_all {
+        if self.fail_all.load(std::sync::atomic::Ordering::SeqCst) {
             return ResponseTemplate::new(503);
         }
         match n % 10 {
@@ -313,4 +313,124 @@ fn a_foreign_or_corrupted_state_directory_is_refused_with_its_path() {
     let fresh = dir.path().join("fresh");
     let out = deliver_with_state(&fresh, &events);
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// `destkit serve` in the background; its address read from stdout.
+fn spawn_serve(config: &Path, state: &Path) -> (std::process::Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--port", "0", "--quiet"])
+        .arg("--config")
+        .arg(config)
+        .arg("--state")
+        .arg(state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(out));
+    let addr = loop {
+        let line = lines.next().expect("serve prints its address").unwrap();
+        if let Some(a) = line.strip_prefix("destkit serve: listening on ") {
+            break a.trim().to_string();
+        }
+    };
+    // keep draining stdout so the server never blocks on it
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_delivers_every_event_it_answered_200_after_a_sigkill() {
+    let partner = Partner::new(Duration::ZERO, true);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(partner.clone())
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\nname = \"web\"\nwrite_key = \"wk\"\n\
+             [[sources.destinations]]\ndestination = \"webhook\"\n\
+             settings = {{ url = \"{}/hook\", batch_size = 20 }}\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let (mut serve, addr) = spawn_serve(&config, &state);
+    let client = reqwest::Client::new();
+    let mut sent = Vec::new();
+    for r in 0..20 {
+        let batch: Vec<Value> = (0..25)
+            .map(|i| {
+                let id = format!("srv-{r}-{i}");
+                sent.push(id.clone());
+                json!({"type": "track", "event": "Served", "userId": "u1", "messageId": id})
+            })
+            .collect();
+        let resp = client
+            .post(format!("{addr}/v1/batch"))
+            .basic_auth("wk", Some(""))
+            .json(&json!({ "batch": batch }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+    }
+    // the partner is down: deliveries are being retried when the server is killed
+    while partner.requests() < 5 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    serve.kill().unwrap(); // SIGKILL
+    serve.wait().unwrap();
+    assert!(partner.accepted.lock().unwrap().is_empty());
+
+    // the partner is back; a restart delivers everything that got a 200
+    partner
+        .fail_all
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (mut serve, _) = spawn_serve(&config, &state);
+    let mut waited = 0;
+    while partner.accepted.lock().unwrap().len() < sent.len() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+        assert!(
+            waited < 600,
+            "not everything was delivered after the restart"
+        );
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = serve.wait().unwrap();
+    assert_eq!(exit.code(), Some(0));
+    let acc = partner.accepted.lock().unwrap();
+    for id in &sent {
+        assert!(
+            acc.contains_key(id),
+            "{id} got a 200 but never reached the partner"
+        );
+    }
+    assert_eq!(acc.len(), sent.len());
+
+    // and a third start has nothing left to deliver
+    let before = partner.requests();
+    // (events resumed at start are handed over before it listens, and SIGTERM drains them)
+    let (mut serve, _) = spawn_serve(&config, &state);
+    Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    serve.wait().unwrap();
+    assert_eq!(
+        partner.requests(),
+        before,
+        "finished events were sent again"
+    );
 }
