@@ -434,3 +434,49 @@ async fn serve_delivers_every_event_it_answered_200_after_a_sigkill() {
         "finished events were sent again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_with_state_does_not_redo_finished_events_without_its_cursor() {
+    let partner = Partner::new(Duration::ZERO, false);
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(partner.clone())
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (events, ids) = input(dir.path(), 40);
+    let state = dir.path().join("state");
+    let cursor = dir.path().join("cursor");
+    let report = dir.path().join("report.json");
+    let replay = || {
+        Command::new(BIN)
+            .args(["replay", "--destination", "webhook", "--quiet"])
+            .args(["--endpoint", &server.uri()])
+            .arg("--input")
+            .arg(&events)
+            .arg("--state")
+            .arg(&state)
+            .arg("--cursor")
+            .arg(&cursor)
+            .arg("--report")
+            .arg(&report)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(replay().status.code(), Some(0));
+    let sent = partner.accepted.lock().unwrap().len();
+    assert_eq!(sent, ids.len());
+    let requests = partner.requests();
+    // the cursor is lost (as after a hard kill before it was written): the state still knows
+    std::fs::remove_file(&cursor).unwrap();
+    assert_eq!(replay().status.code(), Some(0));
+    assert_eq!(
+        partner.requests(),
+        requests,
+        "finished events were sent again"
+    );
+    let r: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["input"], 40, "{r}");
+    assert_eq!(r["delivered"], 36, "{r}");
+    assert_eq!(r["duplicate"], 4, "{r}");
+}

@@ -81,6 +81,11 @@ pub struct Args {
     /// No summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Keep crash-safe state here (see `destkit deliver --state`): after a hard kill, events
+    /// past the cursor that already finished are not sent again and unfinished ones keep their
+    /// retry budget; the de-duplication window survives restarts.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -389,9 +394,38 @@ async fn replay(args: Args) -> ExitCode {
         error: None,
     }));
     let interrupted = Arc::new(AtomicBool::new(false));
+    let store = match &args.state {
+        Some(dir) => {
+            let opts = destination_kit::runtime::StateOptions {
+                dedup_window: config.dedup_window,
+                keep_done: config.dedup_window.max(Duration::from_secs(86_400)),
+            };
+            let store = match destination_kit::runtime::StateStore::open(dir, opts) {
+                Ok(s) => s,
+                Err(e) => return fail(e.to_string()),
+            };
+            let id = match std::fs::File::open(&args.input)
+                .and_then(destination_kit::runtime::StateStore::content_identity)
+            {
+                Ok(id) => id,
+                Err(e) => return fail(format!("{}: cannot read: {e}", args.input.display())),
+            };
+            let journal = match store.journal(&format!("replay/{}/{id:016x}", args.destination)) {
+                Ok(j) => j,
+                Err(e) => return fail(e.to_string()),
+            };
+            Some((store, Arc::new(journal)))
+        }
+        None => None,
+    };
     let mut runtime = Runtime::new(dest, config);
     if let Some(p) = &args.dead_letter {
         runtime = runtime.with_dead_letter(p);
+    }
+    if let Some((store, journal)) = &store {
+        runtime = runtime
+            .with_dedup(Box::new(store.dedup(&args.destination)))
+            .with_journal(journal.clone());
     }
     let (t2, i2) = (tracker.clone(), interrupted.clone());
     runtime = runtime.on_outcome(move |o: &EventOutcome| {
@@ -509,6 +543,11 @@ async fn replay(args: Args) -> ExitCode {
         );
     }
     let report = handle.shutdown(drain).await;
+    if let Some((store, _)) = &store
+        && let Err(e) = store.close()
+    {
+        return fail(e.to_string());
+    }
     drop(mock);
     let (cursor_line, cursor_error) = {
         let mut t = tracker.lock().unwrap_or_else(|p| p.into_inner());
