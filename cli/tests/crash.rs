@@ -480,3 +480,47 @@ async fn replay_with_state_does_not_redo_finished_events_without_its_cursor() {
     assert_eq!(r["delivered"], 36, "{r}");
     assert_eq!(r["duplicate"], 4, "{r}");
 }
+
+/// Events/s of `destkit deliver` with and without `--state` in one run (50,000 events to the
+/// built-in webhook mock, 100 per request), wall-clock including opening and closing the store.
+/// A measurement, not a check: `cargo test --release -p destkit --test crash -- --ignored
+/// --nocapture throughput`.
+#[test]
+#[ignore]
+fn throughput_with_and_without_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = String::new();
+    for i in 0..50_000 {
+        let ev = json!({"type": "track", "event": "Order Completed", "userId": format!("u{}", i % 1000),
+            "messageId": format!("m-{i:08}"), "timestamp": "2026-11-28T10:00:00Z",
+            "properties": {"revenue": i as f64 * 0.5, "currency": "EUR"}});
+        out.push_str(&ev.to_string());
+        out.push('\n');
+    }
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(&events, out).unwrap();
+    let run = |state: Option<&Path>| {
+        let mut c = Command::new(BIN);
+        c.args(["deliver", "--destination", "webhook", "--quiet"])
+            .args(["--settings", r#"{"batch_size": 100}"#])
+            .arg("--input")
+            .arg(&events);
+        if let Some(s) = state {
+            c.arg("--state").arg(s);
+        }
+        let t = std::time::Instant::now();
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        50_000.0 / t.elapsed().as_secs_f64()
+    };
+    let mut rows = Vec::new();
+    for k in 0..3 {
+        let without = run(None);
+        let with = run(Some(&dir.path().join(format!("state{k}"))));
+        rows.push((without, with));
+        eprintln!(
+            "run {k}: without --state {without:.0} events/s, with {with:.0} events/s, ratio {:.2}",
+            with / without
+        );
+    }
+}
