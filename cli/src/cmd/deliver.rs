@@ -224,9 +224,30 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
-    if let Some(b) = &bar {
-        let b = b.clone();
-        runtime = runtime.on_outcome(move |_| b.inc(1));
+    // the first few problems are shown under the summary (all of them go to --dead-letter)
+    let problems = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let b = bar.clone();
+        let problems = problems.clone();
+        runtime = runtime.on_outcome(move |eo| {
+            if let Some(b) = &b {
+                b.inc(1);
+            }
+            if eo.outcome.is_problem()
+                && let Ok(mut p) = problems.lock()
+                && p.len() < SHOWN_PROBLEMS
+            {
+                let at = match eo.batch_index {
+                    Some(i) => format!("line {} batch[{i}]", eo.line),
+                    None => format!("line {}", eo.line),
+                };
+                p.push(format!(
+                    "{at}: {}: {}",
+                    eo.outcome.name(),
+                    eo.outcome.reason().unwrap_or_default()
+                ));
+            }
+        });
     }
 
     let started = Instant::now();
@@ -257,6 +278,18 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
             None => entry.slug.to_string(),
         };
         eprint!("{}", summary(&target, &result.report, elapsed));
+        let shown = problems.lock().map(|p| p.clone()).unwrap_or_default();
+        let total = result.report.rejected + result.report.failed + result.report.expired;
+        if !shown.is_empty() {
+            let more = match &args.dead_letter {
+                Some(p) => format!("all {total} in {}", p.display()),
+                None => format!("{total} in all; --dead-letter FILE keeps every one"),
+            };
+            eprintln!("problems ({more}):");
+            for p in shown {
+                eprintln!("  {p}");
+            }
+        }
     }
     if let Some(e) = unreadable {
         return Err(Usage(e));
@@ -447,6 +480,9 @@ fn per_sec(n: u64, d: Duration) -> f64 {
     let s = d.as_secs_f64();
     if s > 0.0 { (n as f64 / s).round() } else { 0.0 }
 }
+
+/// How many problem events `deliver` lists under its summary.
+const SHOWN_PROBLEMS: usize = 5;
 
 fn summary(target: &str, r: &DeliveryReport, elapsed: Duration) -> String {
     let mut s = format!("destkit deliver → {target}\n");
