@@ -11,6 +11,9 @@
 //!    `Runtime::deliver_reader` exactly as `destkit deliver` runs (lines read on one thread,
 //!    parsed and mapped in parallel chunks, dedup/batching/accounting on the driver).
 //!
+//! The timed pipeline run is preceded by a warm-up of the first 2,000 lines through a separate
+//! runtime (as the peer harness does), so connections are open when the clock starts.
+//!
 //! Peak RSS is the process high-water mark (`VmHWM`); input is streamed, queues are bounded, and
 //! per-event outcomes are not collected, so it stays flat in the number of events.
 
@@ -25,6 +28,9 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
+
+/// Lines delivered before the timed pipeline run (as the peer harness's `--warmup 2000`).
+const WARMUP_LINES: usize = 2000;
 
 /// Arguments of `destkit bench`.
 #[derive(clap::Args, Debug)]
@@ -206,7 +212,35 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
     let config = DeliveryConfig::default()
         .concurrency(args.concurrency)
         .batch_size(batch_size);
-    let runtime = Runtime::new(dest.clone(), config).collect_events(false);
+    // Warm up like the peer harness does: the first lines (at most 2,000) through a runtime of
+    // their own (its own dedup window), sharing the HTTP client, so the timed run starts with
+    // warm connections and a warm allocator.
+    let http = destination_kit::HttpClient::new(config.retry.attempt_timeout);
+    let warm: Vec<u8> = {
+        let f = File::open(&input).map_err(|e| format!("{}: {e}", input.display()))?;
+        let mut out = Vec::new();
+        for line in BufReader::new(f).split(b'\n').take(WARMUP_LINES) {
+            let line = line.map_err(|e| format!("{}: {e}", input.display()))?;
+            out.extend_from_slice(&line);
+            out.push(b'\n');
+        }
+        out
+    };
+    Runtime::new(dest.clone(), config.clone())
+        .with_http(http.clone())
+        .collect_events(false)
+        .deliver_bytes(&warm)
+        .await;
+    drop(warm);
+    let warm_requests = sink.as_ref().map_or(0, |s| {
+        s.stats.requests.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let warm_bytes = sink.as_ref().map_or(0, |s| {
+        s.stats.bytes.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let runtime = Runtime::new(dest.clone(), config)
+        .with_http(http)
+        .collect_events(false);
     let file = File::open(&input).map_err(|e| format!("{}: {e}", input.display()))?;
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
@@ -245,10 +279,10 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
         },
         peak_rss_mb: peak_rss_mb(),
         requests: sink.as_ref().map_or(report.requests, |s| {
-            s.stats.requests.load(std::sync::atomic::Ordering::Relaxed)
+            s.stats.requests.load(std::sync::atomic::Ordering::Relaxed) - warm_requests
         }),
         bytes_sent: sink.as_ref().map_or(report.bytes_sent, |s| {
-            s.stats.bytes.load(std::sync::atomic::Ordering::Relaxed)
+            s.stats.bytes.load(std::sync::atomic::Ordering::Relaxed) - warm_bytes
         }),
         delivered: report.delivered,
         report,
