@@ -161,6 +161,13 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
     // Settings: the mock partner's (fake credentials), plus the user's, pointed at the sink.
     let mock = (entry.start_mock)().await;
     let mut settings = mock.settings.clone();
+    if entry.slug == "ga4"
+        && let Some(s) = settings.as_object_mut()
+    {
+        // the production endpoint (204 to everything), not the debug validation server the
+        // mock's settings use for tests; `--settings '{"validate": true}'` turns it back on
+        s.insert("validate".into(), false.into());
+    }
     if let Some(extra) = &args.settings {
         let extra: serde_json::Value =
             serde_json::from_str(extra).map_err(|e| format!("--settings: {e}"))?;
