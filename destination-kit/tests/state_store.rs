@@ -55,7 +55,12 @@ async fn the_budget_keeps_counting_from_the_first_acceptance_across_a_restart() 
     let store = open(dir.path());
     let j = Arc::new(store.journal("input").unwrap());
     let clock = Arc::new(TestClock::new(t0() + Duration::from_secs(H)));
-    let (rt, _) = runtime(TestDest::default(), &server.uri(), config());
+    // waits of at most a minute, so the end is within a minute of the deadline
+    let short = destination_kit::runtime::RetryPolicy {
+        max_backoff: Duration::from_secs(60),
+        ..policy()
+    };
+    let (rt, _) = runtime(TestDest::default(), &server.uri(), config().retry(short));
     let rt = rt
         .with_clock(clock.clone())
         .with_dedup(Box::new(store.dedup("test")))
@@ -70,7 +75,7 @@ async fn the_budget_keeps_counting_from_the_first_acceptance_across_a_restart() 
     // it gave up before t0 + 4h (the budget from the first acceptance), not 4h after the restart
     let end = clock.now().duration_since(t0()).unwrap();
     assert!(end <= Duration::from_secs(4 * H), "{end:?}");
-    assert!(end >= Duration::from_secs(4 * H - 300), "{end:?}");
+    assert!(end >= Duration::from_secs(4 * H - 60), "{end:?}");
     store.close().unwrap();
     drop((rt, store));
     // and it is finished now: a third run counts it without a request
@@ -222,14 +227,15 @@ fn disk_per_queued_event_and_per_remembered_id() {
     const N: usize = 50_000;
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let empty = store.disk_bytes();
+    let empty = store.used_bytes().unwrap();
+    let file_empty = store.disk_bytes();
     let now = std::time::SystemTime::now();
     let mut d = store.dedup("x");
     for i in 0..N {
         d.insert_if_absent("web", &format!("5a1f0c3e-{i:08}-4b7d-9e21-{i:012}"), now);
     }
     store.flush().unwrap();
-    let ids = store.disk_bytes() - empty;
+    let ids = store.used_bytes().unwrap() - empty;
     let per_id = ids as f64 / N as f64;
 
     let ev = serde_json::json!({"type": "track", "event": "Order Completed", "userId": "user-1234",
@@ -237,16 +243,48 @@ fn disk_per_queued_event_and_per_remembered_id() {
         "properties": {"order_id": "o-1", "revenue": 42.5, "currency": "EUR"}});
     let raw = serde_json::value::to_raw_value(&ev).unwrap();
     let json_len = raw.get().len();
-    let before = store.disk_bytes();
+    let before = store.used_bytes().unwrap();
     let batch: Vec<(&str, &serde_json::value::RawValue)> =
         (0..1000).map(|_| ("5a1f0c3e", raw.as_ref())).collect();
     for _ in 0..N / 1000 {
         store.enqueue(&[("serve/web", &batch)], now).unwrap();
     }
-    let per_event = (store.disk_bytes() - before) as f64 / N as f64;
+    let per_event = (store.used_bytes().unwrap() - before) as f64 / N as f64;
+
+    // a file input's queue records (no JSON: the file is read again) and outcome records
+    let j = store.journal("deliver/webhook/0123456789abcdef").unwrap();
+    let before = store.used_bytes().unwrap();
+    for line in 1..=N {
+        j.accepted(line, None, "5a1f0c3e-0000-4b7d-9e21-000000000000", now);
+        if line % 10_000 == 0 {
+            store.flush().unwrap();
+        }
+    }
+    let per_line = (store.used_bytes().unwrap() - before) as f64 / N as f64;
+    let before = store.used_bytes().unwrap();
+    for line in 1..=N {
+        j.terminal(&destination_kit::runtime::EventOutcome {
+            line,
+            batch_index: None,
+            message_id: Some("5a1f0c3e-0000-4b7d-9e21-000000000000".into()),
+            outcome: destination_kit::Outcome::Delivered,
+            attempts: 1,
+            last_status: Some(200),
+        });
+        if line % 10_000 == 0 {
+            store.flush().unwrap();
+        }
+    }
+    let per_done = (store.used_bytes().unwrap() as i64 - before as i64) as f64 / N as f64;
+    eprintln!(
+        "disk: {per_line:.1} bytes per queued file-input event; {per_done:+.1} bytes per outcome \
+         (an outcome record replacing a queue record)"
+    );
     eprintln!(
         "disk: {per_id:.1} bytes per remembered id; {per_event:.1} bytes per queued event \
-         ({json_len}-byte event JSON); empty store {empty} bytes"
+         ({json_len}-byte event JSON); empty store {empty} bytes used, {file_empty} bytes of file; \
+         file now {} bytes",
+        store.disk_bytes()
     );
     assert!(per_id < 64.0, "{per_id}");
     assert!(per_event < json_len as f64 * 4.0, "{per_event}");

@@ -368,6 +368,22 @@ impl StateStore {
             .unwrap_or(0)
     }
 
+    /// Bytes of live data in the store: stored keys and values plus tree metadata (redb's
+    /// statistics). The file is larger: copy-on-write pages not yet reused, and it grows in
+    /// steps ([`StateStore::disk_bytes`]).
+    pub fn used_bytes(&self) -> Result<u64, StateError> {
+        let store_err = |e: &dyn std::fmt::Display| StateError {
+            path: self.inner.path.clone(),
+            reason: format!("cannot read it: {e}"),
+        };
+        let _order = self.inner.commit.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = self.inner.db.begin_write().map_err(|e| store_err(&e))?;
+        let st = tx.stats().map_err(|e| store_err(&e))?;
+        let used = st.stored_bytes() + st.metadata_bytes();
+        tx.abort().map_err(|e| store_err(&e))?;
+        Ok(used)
+    }
+
     /// A de-duplication store for `namespace` (say the destination), sharing this state.
     pub fn dedup(&self, namespace: &str) -> StateDedup {
         StateDedup {
