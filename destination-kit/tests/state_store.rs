@@ -17,6 +17,16 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const H: u64 = 3600;
 
+/// `rt` with a journal of `stream` and that journal's dedup store.
+fn attach(
+    rt: destination_kit::runtime::Runtime,
+    store: &StateStore,
+    stream: &str,
+) -> destination_kit::runtime::Runtime {
+    let j = Arc::new(store.journal(stream).unwrap());
+    rt.with_dedup(Box::new(j.dedup("test"))).with_journal(j)
+}
+
 fn open(dir: &Path) -> StateStore {
     StateStore::open(dir, StateOptions::default()).expect("open state")
 }
@@ -40,7 +50,7 @@ fn crashed_after_accepting(dir: &Path) {
 fn crashed_after_accepting_at(dir: &Path, at: std::time::SystemTime) {
     let store = open(dir);
     let j = store.journal("input").unwrap();
-    let mut dedup = store.dedup("test");
+    let mut dedup = j.dedup("test");
     assert!(dedup.insert_if_absent("default", "m0", at));
     assert_eq!(j.accepted(1, None, "m0", at), at);
     store.close().unwrap();
@@ -63,7 +73,7 @@ async fn the_budget_keeps_counting_from_the_first_acceptance_across_a_restart() 
     let (rt, _) = runtime(TestDest::default(), &server.uri(), config().retry(short));
     let rt = rt
         .with_clock(clock.clone())
-        .with_dedup(Box::new(store.dedup("test")))
+        .with_dedup(Box::new(j.dedup("test")))
         .with_journal(j);
     let r = rt.deliver_bytes(&events(1)).await;
     check(&r);
@@ -82,9 +92,8 @@ async fn the_budget_keeps_counting_from_the_first_acceptance_across_a_restart() 
     let server2 = partner(503, 0).await;
     let store = open(dir.path());
     let (rt, _) = runtime(TestDest::default(), &server2.uri(), config());
-    let rt = rt
-        .with_dedup(Box::new(store.dedup("test")))
-        .with_journal(Arc::new(store.journal("input").unwrap()));
+    let rt = rt;
+    let rt = attach(rt, &store, "input");
     let r = rt.deliver_bytes(&events(1)).await;
     assert_eq!(r.report.expired, 1);
     assert_eq!(r.report.requests, 0);
@@ -98,10 +107,8 @@ async fn an_unfinished_event_past_its_budget_ends_expired_without_a_request() {
     let store = open(dir.path());
     let clock = Arc::new(TestClock::new(t0() + Duration::from_secs(5 * H)));
     let (rt, _) = runtime(TestDest::default(), &server.uri(), config());
-    let rt = rt
-        .with_clock(clock)
-        .with_dedup(Box::new(store.dedup("test")))
-        .with_journal(Arc::new(store.journal("input").unwrap()));
+    let rt = rt.with_clock(clock);
+    let rt = attach(rt, &store, "input");
     let r = rt.deliver_bytes(&events(2)).await;
     check(&r);
     assert!(matches!(r.events[0].outcome, Outcome::Expired { .. }));
@@ -123,10 +130,8 @@ async fn a_resumed_event_is_not_its_own_duplicate_and_finished_ones_are_not_redo
     let server = partner(200, 2).await;
     let store = open(dir.path());
     let (rt, _) = runtime(TestDest::default(), &server.uri(), config());
-    let rt = rt
-        .with_clock(Arc::new(TestClock::new(now)))
-        .with_dedup(Box::new(store.dedup("test")))
-        .with_journal(Arc::new(store.journal("input").unwrap()));
+    let rt = rt.with_clock(Arc::new(TestClock::new(now)));
+    let rt = attach(rt, &store, "input");
     let r = rt.deliver_bytes(&events(2)).await;
     assert_eq!(r.report.delivered, 2, "{:?}", r.events);
     store.close().unwrap();
@@ -137,10 +142,8 @@ async fn a_resumed_event_is_not_its_own_duplicate_and_finished_ones_are_not_redo
     let server = partner(200, 0).await;
     let store = open(dir.path());
     let (rt, _) = runtime(TestDest::default(), &server.uri(), config());
-    let rt = rt
-        .with_clock(Arc::new(TestClock::new(now)))
-        .with_dedup(Box::new(store.dedup("test")))
-        .with_journal(Arc::new(store.journal("input").unwrap()));
+    let rt = rt.with_clock(Arc::new(TestClock::new(now)));
+    let rt = attach(rt, &store, "input");
     let r = rt.deliver_bytes(&events(2)).await;
     assert_eq!(r.report.input, 2);
     assert_eq!(r.report.delivered, 2);
@@ -151,10 +154,8 @@ async fn a_resumed_event_is_not_its_own_duplicate_and_finished_ones_are_not_redo
     // another input with the same messageIds: duplicates, from the window on disk
     let store = open(dir.path());
     let (rt, _) = runtime(TestDest::default(), &server.uri(), config());
-    let rt = rt
-        .with_clock(Arc::new(TestClock::new(now)))
-        .with_dedup(Box::new(store.dedup("test")))
-        .with_journal(Arc::new(store.journal("another input").unwrap()));
+    let rt = rt.with_clock(Arc::new(TestClock::new(now)));
+    let rt = attach(rt, &store, "another input");
     let r = rt.deliver_bytes(&events(2)).await;
     assert_eq!(r.report.duplicate, 2);
     assert_eq!(r.report.requests, 0);

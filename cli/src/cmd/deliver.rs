@@ -199,9 +199,9 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
         _ => input,
     };
     let mut runtime = Runtime::new(dest, config).collect_events(false);
-    if let Some((store, journal, _)) = &state {
+    if let Some((_, journal, _)) = &state {
         runtime = runtime
-            .with_dedup(Box::new(store.dedup(entry.slug)))
+            .with_dedup(Box::new(journal.dedup(entry.slug)))
             .with_journal(journal.clone());
     }
     if let Some(p) = &args.dead_letter {

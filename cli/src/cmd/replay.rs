@@ -422,9 +422,9 @@ async fn replay(args: Args) -> ExitCode {
     if let Some(p) = &args.dead_letter {
         runtime = runtime.with_dead_letter(p);
     }
-    if let Some((store, journal)) = &store {
+    if let Some((_, journal)) = &store {
         runtime = runtime
-            .with_dedup(Box::new(store.dedup(&args.destination)))
+            .with_dedup(Box::new(journal.dedup(&args.destination)))
             .with_journal(journal.clone());
     }
     let (t2, i2) = (tracker.clone(), interrupted.clone());

@@ -164,7 +164,7 @@ async fn serve(args: Args, cfg: config::ServeConfig) -> ExitCode {
                     Err(e) => return fail(e.to_string()),
                 };
                 runtime = runtime
-                    .with_dedup(Box::new(store.dedup(&stream)))
+                    .with_dedup(Box::new(journal.dedup(&stream)))
                     .with_journal(Arc::new(journal));
             }
             if let Some(m) = mock {

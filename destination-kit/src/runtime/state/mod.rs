@@ -90,7 +90,10 @@ enum Op {
 struct Mem {
     ops: Vec<Op>,
     /// De-duplication inserts waiting for their event's queue or done record.
-    staged: Vec<Op>,
+    /// (per journal, so one runtime's insert never rides on another's record)
+    staged: HashMap<u64, Vec<Op>>,
+    /// The next journal's number (0 is the stand-alone [`StateStore::dedup`]).
+    next_journal: u64,
     /// The window in memory: hash → first seen (ms).
     ids: HashMap<u64, u64>,
     /// A commit failed: the state is no longer being saved.
@@ -384,11 +387,14 @@ impl StateStore {
         Ok(used)
     }
 
-    /// A de-duplication store for `namespace` (say the destination), sharing this state.
+    /// A stand-alone de-duplication store for `namespace` (say the destination), sharing this
+    /// state; its inserts are committed by [`StateStore::flush`]. Under a runtime with a
+    /// journal use [`StateJournal::dedup`] instead, which commits each insert with its event.
     pub fn dedup(&self, namespace: &str) -> StateDedup {
         StateDedup {
             inner: self.inner.clone(),
             namespace: namespace.to_string(),
+            journal: 0,
             last_source: None,
             seed: 0,
         }
@@ -437,7 +443,13 @@ impl StateStore {
                 serde_json::from_slice(v.value()).map_err(|e| store_err(&e.to_string()))?;
             unfinished.insert(at, rec);
         }
+        let id = {
+            let mut m = self.inner.lock();
+            m.next_journal += 1;
+            m.next_journal
+        };
         Ok(StateJournal {
+            id,
             inner: self.inner.clone(),
             stream: stream.to_string(),
             finished: Mutex::new(finished),
@@ -522,7 +534,7 @@ impl StateStore {
         {
             let mut m = self.inner.lock();
             let staged = std::mem::take(&mut m.staged);
-            m.ops.extend(staged);
+            m.ops.extend(staged.into_values().flatten());
         }
         self.inner.commit_now()
     }
@@ -731,6 +743,7 @@ impl Inner {
 
 /// The runtime's journal for one input stream (see [`StateStore::journal`]).
 pub struct StateJournal {
+    id: u64,
     inner: Arc<Inner>,
     stream: String,
     finished: Mutex<HashMap<(usize, Option<usize>), EventOutcome>>,
@@ -746,6 +759,17 @@ impl std::fmt::Debug for StateJournal {
 }
 
 impl StateJournal {
+    /// The de-duplication store to give the runtime with this journal: each insert is
+    /// committed together with the record of the event that made it.
+    pub fn dedup(&self, namespace: &str) -> StateDedup {
+        StateDedup {
+            inner: self.inner.clone(),
+            namespace: namespace.to_string(),
+            journal: self.id,
+            last_source: None,
+            seed: 0,
+        }
+    }
     /// Outcomes reached in earlier runs, ordered by position.
     pub fn finished_before(&self) -> Vec<EventOutcome> {
         let mut v: Vec<_> = self
@@ -808,8 +832,9 @@ impl Journal for StateJournal {
             .map(|r| (r.f, r.d));
         let (since, was_passed) = before.unwrap_or((ms(now), false));
         let mut m = self.inner.lock();
-        let staged = std::mem::take(&mut m.staged);
-        m.ops.extend(staged);
+        if let Some(staged) = m.staged.remove(&self.id) {
+            m.ops.extend(staged);
+        }
         if !was_passed {
             m.ops.push(Op::Accept(
                 key(&self.stream, line, batch_index),
@@ -841,8 +866,9 @@ impl Journal for StateJournal {
         };
         let bytes = serde_json::to_vec(&rec).unwrap_or_default();
         let mut m = self.inner.lock();
-        let staged = std::mem::take(&mut m.staged);
-        m.ops.extend(staged);
+        if let Some(staged) = m.staged.remove(&self.id) {
+            m.ops.extend(staged);
+        }
         m.ops
             .push(Op::Done(key(&self.stream, eo.line, eo.batch_index), bytes));
         if m.ops.len() >= 4096 {
@@ -856,6 +882,8 @@ impl Journal for StateJournal {
 pub struct StateDedup {
     inner: Arc<Inner>,
     namespace: String,
+    /// The journal whose records carry its inserts (0: none, see [`StateStore::dedup`]).
+    journal: u64,
     last_source: Option<String>,
     seed: u64,
 }
@@ -896,7 +924,10 @@ impl DedupStore for StateDedup {
             return false;
         }
         m.ids.insert(h, now);
-        m.staged.push(Op::Dedup(h, now));
+        m.staged
+            .entry(self.journal)
+            .or_default()
+            .push(Op::Dedup(h, now));
         true
     }
 
