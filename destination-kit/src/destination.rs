@@ -312,6 +312,11 @@ pub struct PartnerRequest {
     pub headers: Vec<(http::HeaderName, String)>,
     /// Query parameter names whose values are secret (GA4 `api_secret`).
     pub secret_query: Vec<&'static str>,
+    /// Extra headers whose values are secret (beyond `authorization`, `*token*`, `*api-key*` …).
+    pub secret_headers: Vec<http::HeaderName>,
+    /// Whether the URL path itself is secret (a webhook URL may carry a token in its path):
+    /// shown, only the origin appears.
+    pub secret_path: bool,
     /// Body bytes.
     pub body: Bytes,
 }
@@ -324,6 +329,8 @@ impl PartnerRequest {
             url: url.into(),
             headers: vec![(http::header::CONTENT_TYPE, "application/json".into())],
             secret_query: Vec::new(),
+            secret_headers: Vec::new(),
+            secret_path: false,
             body: body.into(),
         }
     }
@@ -349,14 +356,44 @@ impl PartnerRequest {
     }
     /// The URL with secret query values replaced by `[redacted]`.
     pub fn redacted_url(&self) -> String {
+        if self.secret_path {
+            return match url::Url::parse(&self.url) {
+                Ok(u) => format!(
+                    "{}/{}",
+                    u.origin().ascii_serialization(),
+                    crate::secret::REDACTED
+                ),
+                Err(_) => crate::secret::REDACTED.to_string(),
+            };
+        }
         redact_query(&self.url, &self.secret_query)
+    }
+    /// Add a header whose value is secret (masked wherever the request is shown).
+    pub fn secret_header(mut self, name: http::HeaderName, value: impl Into<String>) -> Self {
+        self.secret_headers.push(name.clone());
+        self.header(name, value)
+    }
+    /// Mark the URL path as secret (see [`PartnerRequest::secret_path`]).
+    ///
+    /// ```
+    /// use destination_kit::PartnerRequest;
+    /// let r = PartnerRequest::post_json("https://hooks.example.com/T0K3N/in?x=1", "[]")
+    ///     .with_secret_path()
+    ///     .secret_header(http::HeaderName::from_static("x-custom"), "hunter2");
+    /// let shown = format!("{r:?}");
+    /// assert!(shown.contains("https://hooks.example.com/[redacted]"), "{shown}");
+    /// assert!(!shown.contains("T0K3N") && !shown.contains("hunter2"), "{shown}");
+    /// ```
+    pub fn with_secret_path(mut self) -> Self {
+        self.secret_path = true;
+        self
     }
     /// Headers with secret values replaced by `[redacted]`.
     pub fn redacted_headers(&self) -> Vec<(String, String)> {
         self.headers
             .iter()
             .map(|(k, v)| {
-                let secret = is_secret_header(k.as_str());
+                let secret = is_secret_header(k.as_str()) || self.secret_headers.contains(k);
                 (
                     k.as_str().to_string(),
                     if secret {

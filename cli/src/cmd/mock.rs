@@ -131,6 +131,8 @@ async fn forward(
             .filter_map(|(k, v)| Some((k.clone(), v.to_str().ok()?.to_string())))
             .collect(),
         secret_query: Vec::new(),
+        secret_headers: Vec::new(),
+        secret_path: false,
         body: body.clone(),
     };
     let resp = match p.http.send(&req).await {

@@ -56,6 +56,8 @@ fn form(url: String, s: &AmplitudeSettings, field: &str, batch: &[Payload]) -> P
             "application/x-www-form-urlencoded".into(),
         )],
         secret_query: Vec::new(),
+        secret_headers: Vec::new(),
+        secret_path: false,
         body: body.into_bytes().into(),
     }
 }

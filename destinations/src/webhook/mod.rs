@@ -67,10 +67,11 @@ impl Destination for Webhook {
         } else {
             json_array(batch)
         };
-        let mut req = PartnerRequest::post_json(s.url.clone(), body);
+        // the URL path and every configured header may carry a token: masked when shown
+        let mut req = PartnerRequest::post_json(s.url.clone(), body).with_secret_path();
         for (k, v) in &s.headers {
             if let Ok(name) = http::HeaderName::from_bytes(k.as_bytes()) {
-                req = req.header(name, v.expose().clone());
+                req = req.secret_header(name, v.expose().clone());
             }
         }
         req
