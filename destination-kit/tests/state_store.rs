@@ -290,3 +290,28 @@ fn disk_per_queued_event_and_per_remembered_id() {
     assert!(per_id < 64.0, "{per_id}");
     assert!(per_event < json_len as f64 * 4.0, "{per_event}");
 }
+
+#[test]
+fn outcomes_are_compacted_after_they_are_kept_long_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let j = store.journal("input").unwrap();
+    j.terminal(&destination_kit::runtime::EventOutcome {
+        line: 1,
+        batch_index: None,
+        message_id: Some("m0".into()),
+        outcome: Outcome::Delivered,
+        attempts: 1,
+        last_status: Some(200),
+    });
+    store.flush().unwrap();
+    let now = std::time::SystemTime::now();
+    store.compact(now);
+    store.flush().unwrap();
+    let kept = store.journal("input").unwrap().finished_before();
+    assert_eq!(kept.len(), 1, "kept within a day");
+    assert_eq!(kept[0].outcome, Outcome::Delivered);
+    store.compact(now + Duration::from_secs(25 * H));
+    store.flush().unwrap();
+    assert!(store.journal("input").unwrap().finished_before().is_empty());
+}
