@@ -673,8 +673,11 @@ impl<'a> Driver<'a> {
             None => Earlier::New,
         };
         if let Earlier::Finished(eo) = earlier {
-            // reached in an earlier run: counted, not redone
+            // reached in an earlier run: counted and reported, not redone (no dead letter)
             self.report.record(&eo.outcome);
+            if let Some(f) = &self.rt.on_outcome {
+                f(&eo);
+            }
             if self.rt.collect {
                 self.events.push(eo);
             }
