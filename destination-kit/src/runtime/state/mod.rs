@@ -17,7 +17,7 @@
 //! together with the queue or done record of the event that made it. [`StateStore::enqueue`]
 //! (servers) commits at once and returns only after the commit.
 //!
-//! [`StateJournal`] is the runtime's [`Journal`](super::Journal); [`StateDedup`] its
+//! [`StateJournal`] is the runtime's [`Journal`]; [`StateDedup`] its
 //! [`DedupStore`]. Without `--state` the runtime keeps both in memory instead.
 
 mod journal;
