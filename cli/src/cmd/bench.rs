@@ -62,6 +62,11 @@ pub struct Args {
     /// Skip the isolated phases; run only the pipeline (for memory runs).
     #[arg(long)]
     pub pipeline_only: bool,
+    /// De-duplication window (default 24h). Every id inside the window is remembered (about 18
+    /// bytes each), so memory grows with N until the window slides; a short window (`1s`)
+    /// shows the rest of the pipeline's memory on its own.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub dedup_window: Option<std::time::Duration>,
     /// Send to this partner URL (e.g. a separate-process sink) instead of the in-process one.
     #[arg(long)]
     pub endpoint: Option<String>,
@@ -216,9 +221,12 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
     }
 
     // The pipeline.
-    let config = DeliveryConfig::default()
+    let mut config = DeliveryConfig::default()
         .concurrency(args.concurrency)
         .batch_size(batch_size);
+    if let Some(w) = args.dedup_window {
+        config = config.dedup_window(w);
+    }
     // Warm up like the peer harness does: the first lines (at most 2,000) through a runtime of
     // their own (its own dedup window), sharing the HTTP client, so the timed run starts with
     // warm connections and a warm allocator.
