@@ -136,14 +136,21 @@ pub trait Settings: DeserializeOwned + fmt::Debug + Clone + Send + Sync + 'stati
 
 /// Deserialize and validate settings from JSON, with errors naming the key.
 pub fn parse_settings<S: Settings>(v: Value) -> Result<S, SettingsError> {
-    let s: S = serde_json::from_value(v).map_err(|e| {
-        let msg = e.to_string();
-        // serde says "missing field `api_key`" / "unknown field `x`, expected …" / "invalid type: …"
-        let key = msg
+    let s: S = serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.into_inner().to_string();
+        // the path names where serde was (`headers.x`, `batch_size`); "missing field `api_key`"
+        // and "unknown field `x`" name the key in the message, relative to that path
+        let named = msg
             .split('`')
             .nth(1)
-            .map(str::to_string)
-            .unwrap_or_else(|| "$".into());
+            .filter(|_| msg.starts_with("missing field") || msg.starts_with("unknown field"));
+        let key = match (path.as_str(), named) {
+            ("." | "", Some(k)) => k.to_string(),
+            ("." | "", None) => "$".to_string(),
+            (p, Some(k)) if msg.starts_with("missing field") => format!("{p}.{k}"),
+            (p, _) => p.to_string(),
+        };
         SettingsError::new(key, msg)
     })?;
     s.validate()?;
@@ -916,4 +923,54 @@ pub fn json_array(batch: &[Payload]) -> Vec<u8> {
     }
     out.push(b']');
     out
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Clone, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct S {
+        #[allow(dead_code)]
+        api_key: crate::Secret<String>,
+        #[serde(default)]
+        #[allow(dead_code)]
+        batch_size: usize,
+        #[serde(default)]
+        #[allow(dead_code)]
+        nested: Option<Nested>,
+    }
+    #[derive(Debug, Clone, Deserialize)]
+    struct Nested {
+        #[allow(dead_code)]
+        region: String,
+    }
+    impl Settings for S {
+        fn set_endpoint(&mut self, _: &str) {}
+    }
+
+    fn key(v: Value) -> String {
+        parse_settings::<S>(v).unwrap_err().key
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert_eq!(key(serde_json::json!({})), "api_key");
+        assert_eq!(key(serde_json::json!({"api_key": "k", "nope": 1})), "nope");
+        assert_eq!(
+            key(serde_json::json!({"api_key": "k", "batch_size": "abc"})),
+            "batch_size"
+        );
+        assert_eq!(
+            key(serde_json::json!({"api_key": "k", "nested": {"region": 3}})),
+            "nested.region"
+        );
+        assert_eq!(
+            key(serde_json::json!({"api_key": "k", "nested": {}})),
+            "nested.region"
+        );
+        assert!(parse_settings::<S>(serde_json::json!({"api_key": "k"})).is_ok());
+    }
 }

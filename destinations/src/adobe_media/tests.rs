@@ -265,7 +265,7 @@ fn settings_are_checked() {
         "tracking_server": "t", "report_suite": "r", "marketing_cloud_org_id": "o",
         "now": "yesterday"}))
     .unwrap_err();
-    assert_eq!(err.key, "$");
+    assert_eq!(err.key, "now");
     let ok: AdobeMediaSettings = parse_settings(json!({"endpoint": "http://h",
         "tracking_server": "t", "report_suite": "r", "marketing_cloud_org_id": "o"}))
     .expect("defaults");
