@@ -315,3 +315,143 @@ fn outcomes_are_compacted_after_they_are_kept_long_enough() {
     store.flush().unwrap();
     assert!(store.journal("input").unwrap().finished_before().is_empty());
 }
+
+#[tokio::test]
+async fn a_restart_resumes_the_attempt_count_and_waits_for_the_retry_that_was_due() {
+    let dir = tempfile::tempdir().unwrap();
+    // an earlier run accepted m0 at t0, tried it 3 times and scheduled the 4th for t0 + 90 s
+    {
+        let store = open(dir.path());
+        let j = store.journal("input").unwrap();
+        let mut dedup = j.dedup("test");
+        assert!(dedup.insert_if_absent("default", "m0", t0()));
+        j.accepted(1, None, "m0", t0());
+        j.attempted(1, None, 3, t0() + Duration::from_secs(90));
+        store.close().unwrap();
+    }
+    // what the store kept
+    {
+        let store = open(dir.path());
+        let j = store.journal("input").unwrap();
+        assert_eq!(
+            j.earlier(1, None),
+            destination_kit::runtime::Earlier::Unfinished {
+                since: t0(),
+                dedup_passed: true,
+                attempts: 3,
+                next_at: Some(t0() + Duration::from_secs(90)),
+            }
+        );
+        store.close().unwrap();
+    }
+    // restarted 30 s after the crash: the 4th attempt goes out at t0 + 90 s, not at once
+    let server = partner(200, 1).await;
+    let store = open(dir.path());
+    let clock = Arc::new(TestClock::new(t0() + Duration::from_secs(30)));
+    let (rt, _) = runtime(TestDest::default(), &server.uri(), config());
+    let rt = attach(rt.with_clock(clock.clone()), &store, "input");
+    let r = rt.deliver_bytes(&events(1)).await;
+    check(&r);
+    assert_eq!(r.report.delivered, 1);
+    assert_eq!(r.report.requests, 1);
+    assert_eq!(r.report.retries, 1, "the resumed attempt is a retry");
+    assert_eq!(r.events[0].attempts, 4);
+    assert_eq!(clock.elapsed(), Duration::from_secs(60));
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn every_scheduled_retry_is_journaled_and_a_retry_due_past_the_budget_expires_at_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // an earlier run that crashed after scheduling a retry beyond the budget
+    {
+        let store = open(dir.path());
+        let j = store.journal("input").unwrap();
+        let mut dedup = j.dedup("test");
+        assert!(dedup.insert_if_absent("default", "m0", t0()));
+        j.accepted(1, None, "m0", t0());
+        // the 5th attempt was scheduled after the 4-hour budget ends
+        j.attempted(1, None, 4, t0() + Duration::from_secs(4 * H + 1));
+        store.close().unwrap();
+    }
+    let server = partner(200, 0).await;
+    let store = open(dir.path());
+    let clock = Arc::new(TestClock::new(t0() + Duration::from_secs(60)));
+    let (rt, _) = runtime(TestDest::default(), &server.uri(), config());
+    let rt = attach(rt.with_clock(clock.clone()), &store, "input");
+    let r = rt.deliver_bytes(&events(1)).await;
+    check(&r);
+    assert_eq!(r.report.expired, 1);
+    assert_eq!(r.report.requests, 0);
+    assert!(
+        clock.sleeps().is_empty(),
+        "nothing waited: {:?}",
+        clock.sleeps()
+    );
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn the_runtime_journals_each_scheduled_retry_with_its_attempt_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let store = open(dir.path());
+    let recorded = Arc::new(std::sync::Mutex::new(Vec::new()));
+    struct Spy {
+        inner: Arc<destination_kit::runtime::StateJournal>,
+        seen: Arc<std::sync::Mutex<Vec<(usize, u32, std::time::SystemTime)>>>,
+    }
+    impl Journal for Spy {
+        fn earlier(&self, l: usize, b: Option<usize>) -> destination_kit::runtime::Earlier {
+            self.inner.earlier(l, b)
+        }
+        fn accepted(
+            &self,
+            l: usize,
+            b: Option<usize>,
+            m: &str,
+            now: std::time::SystemTime,
+        ) -> std::time::SystemTime {
+            self.inner.accepted(l, b, m, now)
+        }
+        fn terminal(&self, o: &destination_kit::runtime::EventOutcome) {
+            self.inner.terminal(o)
+        }
+        fn attempted(&self, l: usize, b: Option<usize>, a: u32, next: std::time::SystemTime) {
+            self.seen.lock().unwrap().push((l, a, next));
+            self.inner.attempted(l, b, a, next)
+        }
+    }
+    let inner = Arc::new(store.journal("input").unwrap());
+    let spy = Arc::new(Spy {
+        inner: inner.clone(),
+        seen: recorded.clone(),
+    });
+    let clock = Arc::new(TestClock::new(t0()));
+    let (rt, _) = runtime(TestDest::default(), &server.uri(), config());
+    let rt = rt
+        .with_clock(clock.clone())
+        .with_dedup(Box::new(inner.dedup("test")))
+        .with_journal(spy);
+    let r = rt.deliver_bytes(&events(1)).await;
+    check(&r);
+    assert_eq!(r.report.delivered, 1);
+    let seen = recorded.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!((seen[0].0, seen[0].1), (1, 1));
+    assert_eq!((seen[1].0, seen[1].1), (1, 2));
+    let sleeps = clock.sleeps();
+    assert_eq!(seen[0].2, t0() + sleeps[0]);
+    assert_eq!(seen[1].2, t0() + sleeps[0] + sleeps[1]);
+    store.close().unwrap();
+}

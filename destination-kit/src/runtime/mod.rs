@@ -537,6 +537,8 @@ struct Pending {
     last_status: Option<u16>,
     /// When the retry budget started, when a journal says so.
     first: Option<std::time::SystemTime>,
+    /// Attempts an earlier run made, and when it had the next one due (resumed from a journal).
+    resume: (u32, Option<std::time::SystemTime>),
 }
 
 struct OpenBatch {
@@ -578,6 +580,7 @@ impl<'a> Driver<'a> {
             inflight: Arc::new(Semaphore::new(rt.config.concurrency.max(1))),
             limiter,
             slug: rt.info.slug,
+            journal: rt.journal.clone(),
         });
         let mut warnings = Vec::new();
         let dead_letter = rt
@@ -694,6 +697,12 @@ impl<'a> Driver<'a> {
         };
         let now = self.rt.clock.now();
         let message_id = mid.clone().unwrap_or_default();
+        let resume = match &earlier {
+            Earlier::Unfinished {
+                attempts, next_at, ..
+            } => (*attempts, *next_at),
+            _ => (0, None),
+        };
         let passed = matches!(
             earlier,
             Earlier::Unfinished {
@@ -728,8 +737,13 @@ impl<'a> Driver<'a> {
             .journal
             .as_ref()
             .map(|j| j.accepted(line.0, line.1, &message_id, now));
+        // accepted by an earlier run whose budget has passed since, or whose next attempt was
+        // due only after the budget
         if let Some(f) = first
-            && f + self.rt.config.retry.max_retry_duration <= now
+            && (f + self.rt.config.retry.max_retry_duration <= now
+                || resume
+                    .1
+                    .is_some_and(|n| n > f + self.rt.config.retry.max_retry_duration))
         {
             // accepted by an earlier run whose budget has passed since
             let reason = "retry budget ran out before a restart resumed it".to_string();
@@ -748,8 +762,9 @@ impl<'a> Driver<'a> {
             event: input.event,
             remaining: payloads.len() as u32,
             worst: None,
-            attempts: 0,
+            attempts: resume.0,
             last_status: None,
+            resume,
         };
         let slot = match self.free.pop() {
             Some(s) => {
@@ -786,7 +801,12 @@ impl<'a> Driver<'a> {
         b.bytes += len;
         b.payloads.push(p);
         let mut item = Item::new(slot);
-        item.first = self.slots[slot as usize].as_ref().and_then(|p| p.first);
+        if let Some(p) = self.slots[slot as usize].as_ref() {
+            item.first = p.first;
+            item.at = p.line;
+            item.attempts = p.resume.0;
+            item.not_before = p.resume.1;
+        }
         b.items.push(item);
         if b.payloads.len() >= self.max_events || b.bytes >= self.max_bytes {
             self.dispatch(route).await;

@@ -23,14 +23,20 @@ pub(crate) struct Shared {
     pub inflight: Arc<Semaphore>,
     pub limiter: Option<governor::DefaultDirectRateLimiter>,
     pub slug: &'static str,
+    /// Told of every scheduled retry, so a restart resumes the attempt count and the wait.
+    pub journal: Option<Arc<dyn super::state::Journal>>,
 }
 
 /// One payload on its way, with its event's slot.
 pub(crate) struct Item {
     pub slot: u32,
+    /// The event's input position (for the journal).
+    pub at: (usize, Option<usize>),
     pub attempts: u32,
     pub resends: u32,
     pub first: Option<SystemTime>,
+    /// Not sent before this time (a retry due when an earlier run stopped).
+    pub not_before: Option<SystemTime>,
     pub last_status: Option<u16>,
 }
 
@@ -38,9 +44,11 @@ impl Item {
     pub fn new(slot: u32) -> Item {
         Item {
             slot,
+            at: (0, None),
             attempts: 0,
             resends: 0,
             first: None,
+            not_before: None,
             last_status: None,
         }
     }
@@ -94,8 +102,13 @@ pub(crate) async fn run_batch(
     items: Vec<Item>,
 ) -> BatchDone {
     let mut out = BatchDone::default();
+    // a retry that an earlier run had scheduled is not sent before its time
+    let due = items
+        .iter()
+        .filter_map(|i| i.not_before)
+        .fold(sh.clock.now(), SystemTime::max);
     let mut queue = vec![Group {
-        due: sh.clock.now(),
+        due,
         payloads,
         items,
     }];
@@ -283,6 +296,11 @@ pub(crate) async fn run_batch(
                 } else {
                     keep.0.push(p);
                     keep.1.push(item);
+                }
+            }
+            if let Some(j) = &sh.journal {
+                for item in &keep.1 {
+                    j.attempted(item.at.0, item.at.1, item.attempts, due);
                 }
             }
             if !keep.0.is_empty() {

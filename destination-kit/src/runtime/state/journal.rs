@@ -14,6 +14,10 @@ pub enum Earlier {
         since: SystemTime,
         /// Whether de-duplication already let it through (it is not checked again).
         dedup_passed: bool,
+        /// HTTP attempts already made for it (its backoff continues from there).
+        attempts: u32,
+        /// When its next attempt was due (it is not sent again before).
+        next_at: Option<SystemTime>,
     },
     /// It reached this outcome: count it, do not do it again.
     Finished(EventOutcome),
@@ -37,4 +41,14 @@ pub trait Journal: Send + Sync + 'static {
     ) -> SystemTime;
     /// The event reached its outcome.
     fn terminal(&self, outcome: &EventOutcome);
+    /// The event was tried `attempts` times and waits for a retry at `next_at`. The default
+    /// records nothing (attempts then count from 0 again after a restart).
+    fn attempted(
+        &self,
+        _line: usize,
+        _batch_index: Option<usize>,
+        _attempts: u32,
+        _next_at: SystemTime,
+    ) {
+    }
 }

@@ -83,6 +83,8 @@ enum Op {
     Accept(String, String, u64),
     /// Store the outcome and drop the queue record of the same key.
     Done(String, Vec<u8>),
+    /// Record attempts made and the next attempt's time on a queue record that exists.
+    Attempt(String, u32, u64),
     ForgetDone(String),
 }
 
@@ -138,6 +140,12 @@ struct QueueRec {
     /// Whether de-duplication already let it through.
     #[serde(default)]
     d: bool,
+    /// HTTP attempts made so far.
+    #[serde(default)]
+    a: u32,
+    /// When the next attempt is due (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<u64>,
     /// The event JSON, when the input is not a file that is read again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     e: Option<Box<serde_json::value::RawValue>>,
@@ -492,6 +500,8 @@ impl StateStore {
                         m: mid.to_string(),
                         f: ms(now),
                         d: false,
+                        a: 0,
+                        n: None,
                         e: Some((*raw).to_owned()),
                     };
                     let bytes = serde_json::to_vec(&rec).map_err(|e| store_err(&e))?;
@@ -722,6 +732,8 @@ impl Inner {
                             m,
                             f,
                             d: true,
+                            a: 0,
+                            n: None,
                             e: None,
                         },
                     };
@@ -731,6 +743,17 @@ impl Inner {
                 Op::Done(k, v) => {
                     queue.remove(k.as_str())?;
                     done.insert(k.as_str(), v.as_slice())?;
+                }
+                Op::Attempt(k, a, n) => {
+                    let old: Option<QueueRec> = queue
+                        .get(k.as_str())?
+                        .and_then(|v| serde_json::from_slice(v.value()).ok());
+                    if let Some(mut rec) = old {
+                        rec.a = a;
+                        rec.n = Some(n);
+                        let bytes = serde_json::to_vec(&rec).unwrap_or_default();
+                        queue.insert(k.as_str(), bytes.as_slice())?;
+                    }
                 }
                 Op::ForgetDone(k) => {
                     done.remove(k.as_str())?;
@@ -811,6 +834,8 @@ impl Journal for StateJournal {
             Some(rec) => Earlier::Unfinished {
                 since: from_ms(rec.f),
                 dedup_passed: rec.d,
+                attempts: rec.a,
+                next_at: rec.n.map(from_ms),
             },
             None => Earlier::New,
         }
@@ -843,6 +868,24 @@ impl Journal for StateJournal {
             ));
         }
         from_ms(since)
+    }
+
+    fn attempted(
+        &self,
+        line: usize,
+        batch_index: Option<usize>,
+        attempts: u32,
+        next_at: SystemTime,
+    ) {
+        let mut m = self.inner.lock();
+        if let Some(staged) = m.staged.remove(&self.id) {
+            m.ops.extend(staged);
+        }
+        m.ops.push(Op::Attempt(
+            key(&self.stream, line, batch_index),
+            attempts,
+            ms(next_at),
+        ));
     }
 
     fn terminal(&self, eo: &EventOutcome) {
