@@ -19,6 +19,7 @@ pub mod fixtures;
 pub mod logs;
 pub mod mock;
 pub mod report;
+pub mod snapshot;
 pub mod suite;
 
 pub use report::{Check, CoverageRow, CoverageStatus, Report};

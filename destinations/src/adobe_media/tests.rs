@@ -3,11 +3,12 @@
 use super::mapping::{ONLY_VIDEO, event_types};
 use super::request::{SID_PLACEHOLDER, sid_from_location};
 use super::*;
+use destination_kit::CallType;
 use destination_kit::destination::parse_settings;
-use destination_kit::spec::{self, SpecEvent};
-use destination_kit::{CallType, Message};
+use destination_kit::spec::{self};
 use serde_json::{Value, json};
 use spec_tests::fixtures;
+use spec_tests::snapshot::{map_json, payloads, show_request as show};
 
 fn settings() -> AdobeMediaSettings {
     parse_settings(json!({
@@ -22,26 +23,7 @@ fn settings() -> AdobeMediaSettings {
 }
 
 fn map_with(s: &AdobeMediaSettings, v: Value) -> Mapped {
-    let m = Message::from_value(v).expect("a message");
-    let spec = SpecEvent::from_message(&m).and_then(Result::ok);
-    let ev = Event::new(&m, spec.as_ref(), m.event_time().expect("a time"));
-    AdobeMedia::new().map(s, &ev)
-}
-
-fn payloads(m: Mapped) -> Vec<Payload> {
-    match m {
-        Mapped::Send(p) => p,
-        other => panic!("expected payloads, got {other:?}"),
-    }
-}
-
-fn show(req: &PartnerRequest) -> Value {
-    json!({
-        "method": req.method.as_str(),
-        "url": req.redacted_url(),
-        "headers": req.redacted_headers(),
-        "body": serde_json::from_slice::<Value>(&req.body).expect("JSON body"),
-    })
+    map_json(&AdobeMedia::new(), s, v)
 }
 
 fn requests_for(v: Value) -> Vec<Value> {

@@ -3,9 +3,9 @@
 use super::mapping::{GROUPIDENTIFY, HTTPAPI, USERMAP};
 use super::*;
 use destination_kit::destination::parse_settings;
-use destination_kit::spec::SpecEvent;
-use destination_kit::{ErrorKind, Message, Verdict};
+use destination_kit::{ErrorKind, Verdict};
 use serde_json::{Value, json};
+use spec_tests::snapshot::{map_json, payloads, show_request_with};
 use std::time::{Duration, SystemTime};
 
 fn settings_with(extra: Value) -> AmplitudeSettings {
@@ -48,17 +48,7 @@ fn track(event: &str, id: &str, props: Value) -> Value {
 }
 
 fn map_with(s: &AmplitudeSettings, v: Value) -> Mapped {
-    let m = Message::from_value(v).expect("a message");
-    let spec = SpecEvent::from_message(&m).and_then(Result::ok);
-    let ev = Event::new(&m, spec.as_ref(), m.event_time().expect("a time"));
-    Amplitude.map(s, &ev)
-}
-
-fn payloads(m: Mapped) -> Vec<Payload> {
-    match m {
-        Mapped::Send(p) => p,
-        other => panic!("expected payloads, got {other:?}"),
-    }
+    map_json(&Amplitude, s, v)
 }
 
 /// The request with the api_key masked in the body too (it lives there).
@@ -87,12 +77,7 @@ fn show(req: &PartnerRequest) -> Value {
         }
         Value::Object(out)
     };
-    json!({
-        "method": req.method.as_str(),
-        "url": req.redacted_url(),
-        "headers": req.redacted_headers(),
-        "body": body,
-    })
+    show_request_with(req, body)
 }
 
 /// Map `v` and show one request per route, in order of first appearance.

@@ -3,9 +3,9 @@
 use super::mapping::custom_event_name;
 use super::*;
 use destination_kit::destination::parse_settings;
-use destination_kit::spec::SpecEvent;
-use destination_kit::{ErrorKind, Message, Verdict};
+use destination_kit::{ErrorKind, Verdict};
 use serde_json::{Value, json};
+use spec_tests::snapshot::{map_json, payloads, show_request as show};
 use std::time::SystemTime;
 
 const NOW: &str = "2026-01-10T12:00:00Z";
@@ -50,26 +50,7 @@ fn track(event: &str, id: &str, props: Value) -> Value {
 }
 
 fn map_with(s: &Ga4Settings, v: Value) -> Mapped {
-    let m = Message::from_value(v).expect("a message");
-    let spec = SpecEvent::from_message(&m).and_then(Result::ok);
-    let ev = Event::new(&m, spec.as_ref(), m.event_time().expect("a time"));
-    Ga4.map(s, &ev)
-}
-
-fn payloads(m: Mapped) -> Vec<Payload> {
-    match m {
-        Mapped::Send(p) => p,
-        other => panic!("expected payloads, got {other:?}"),
-    }
-}
-
-fn show(req: &PartnerRequest) -> Value {
-    json!({
-        "method": req.method.as_str(),
-        "url": req.redacted_url(),
-        "headers": req.redacted_headers(),
-        "body": serde_json::from_slice::<Value>(&req.body).expect("JSON body"),
-    })
+    map_json(&Ga4, s, v)
 }
 
 fn request_for(s: &Ga4Settings, v: Value) -> Value {

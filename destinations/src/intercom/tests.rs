@@ -3,10 +3,11 @@
 use super::mapping::{MAX_METADATA_KEYS, Treatment, event_name, family_of, treatment};
 use super::*;
 use destination_kit::destination::parse_settings;
-use destination_kit::spec::{self, SpecEvent};
-use destination_kit::{ErrorKind, Message, Verdict};
+use destination_kit::spec::{self};
+use destination_kit::{ErrorKind, Verdict};
 use serde_json::{Value, json};
 use spec_tests::fixtures;
+use spec_tests::snapshot::{map_json, payloads, show_request as show};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn settings() -> IntercomSettings {
@@ -14,26 +15,7 @@ fn settings() -> IntercomSettings {
 }
 
 fn map_value(v: Value) -> Mapped {
-    let m = Message::from_value(v).expect("a message");
-    let spec = SpecEvent::from_message(&m).and_then(Result::ok);
-    let ev = Event::new(&m, spec.as_ref(), m.event_time().expect("a time"));
-    Intercom.map(&settings(), &ev)
-}
-
-fn payloads(m: Mapped) -> Vec<Payload> {
-    match m {
-        Mapped::Send(p) => p,
-        other => panic!("expected payloads, got {other:?}"),
-    }
-}
-
-fn show(req: &PartnerRequest) -> Value {
-    json!({
-        "method": req.method.as_str(),
-        "url": req.redacted_url(),
-        "headers": req.redacted_headers(),
-        "body": serde_json::from_slice::<Value>(&req.body).expect("JSON body"),
-    })
+    map_json(&Intercom, &settings(), v)
 }
 
 fn request_for(v: Value) -> Value {

@@ -4,9 +4,9 @@ use super::mapping::{insert_id, is_valid_insert_id, product_insert_id};
 use super::mock::{self, MixpanelMock};
 use super::*;
 use destination_kit::destination::parse_settings;
-use destination_kit::spec::SpecEvent;
-use destination_kit::{ErrorKind, HttpClient, Message, Verdict};
+use destination_kit::{ErrorKind, HttpClient, Verdict};
 use serde_json::{Value, json};
+use spec_tests::snapshot::{map_json, payloads, show_request as show};
 use std::time::{Duration, SystemTime};
 
 const NOW: &str = "2026-01-10T12:00:00Z";
@@ -48,26 +48,7 @@ fn track(event: &str, id: &str, props: Value) -> Value {
 }
 
 fn map_with(s: &MixpanelSettings, v: Value) -> Mapped {
-    let m = Message::from_value(v).expect("a message");
-    let spec = SpecEvent::from_message(&m).and_then(Result::ok);
-    let ev = Event::new(&m, spec.as_ref(), m.event_time().expect("a time"));
-    Mixpanel.map(s, &ev)
-}
-
-fn payloads(m: Mapped) -> Vec<Payload> {
-    match m {
-        Mapped::Send(p) => p,
-        other => panic!("expected payloads, got {other:?}"),
-    }
-}
-
-fn show(req: &PartnerRequest) -> Value {
-    json!({
-        "method": req.method.as_str(),
-        "url": req.redacted_url(),
-        "headers": req.redacted_headers(),
-        "body": serde_json::from_slice::<Value>(&req.body).expect("JSON body"),
-    })
+    map_json(&Mixpanel, s, v)
 }
 
 /// Map `v`, build the request for its payloads (all of one route), and show it.
