@@ -234,3 +234,27 @@ async fn shutdown_past_the_drain_timeout_expires_what_is_left() {
     assert!(report.adds_up(), "{report:?}");
     assert_eq!((report.input, report.expired), (3, 3));
 }
+
+#[tokio::test]
+async fn the_request_rate_limit_paces_requests_on_the_runtime_clock() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(10)
+        .mount(&server)
+        .await;
+    // one event per request, at most 4 requests per second: the 10th leaves 9 intervals
+    // (2.25 s) after the first, on virtual time
+    let (rt, clock) = runtime(
+        TestDest::default(),
+        &server.uri(),
+        config().concurrency(1).rate_limit(4),
+    );
+    let r = rt.deliver_bytes(&events(10)).await;
+    check(&r);
+    assert_eq!(r.report.delivered, 10);
+    assert_eq!(r.report.requests, 10);
+    assert_eq!(clock.elapsed(), Duration::from_millis(2250));
+    let waits: Vec<_> = clock.sleeps();
+    assert_eq!(waits, vec![Duration::from_millis(250); 9], "{waits:?}");
+}

@@ -70,7 +70,7 @@ pub struct DeliveryConfig {
     pub flush_interval: Duration,
     /// Payloads per request, at most the destination's own limit; `Some(1)` turns batching off.
     pub batch_size: Option<usize>,
-    /// Most requests per second (governor, real time), `None` for no limit.
+    /// Most requests per second, paced on the runtime's clock; `None` for no limit.
     pub rate_limit: Option<u32>,
     /// Source name: de-duplication is per source.
     pub source: String,

@@ -571,7 +571,7 @@ impl<'a> Driver<'a> {
             .config
             .rate_limit
             .and_then(std::num::NonZeroU32::new)
-            .map(|n| governor::RateLimiter::direct(governor::Quota::per_second(n)));
+            .map(send::Pacer::new);
         let shared = Arc::new(Shared {
             dest: rt.dest.clone(),
             http: rt.http.clone(),
