@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod cmd;
+mod settings;
 
 /// mimalloc: the pipeline allocates many small short-lived values per event (JSON trees,
 /// serialised payloads); glibc malloc spent a third of the pipeline's CPU on them.

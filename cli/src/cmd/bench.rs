@@ -132,13 +132,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn bench(args: Args) -> Result<ExitCode, String> {
-    let entry = destinations::registry::find(&args.destination).ok_or_else(|| {
-        format!(
-            "unknown destination {:?}; one of: {}",
-            args.destination,
-            destinations::registry::slugs()
-        )
-    })?;
+    let entry = crate::settings::entry(&args.destination)?;
 
     // The input: a file, or generated events in a temporary file (streamed by every phase).
     let _tmp;
@@ -173,15 +167,10 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
         // mock's settings use for tests; `--settings '{"validate": true}'` turns it back on
         s.insert("validate".into(), false.into());
     }
-    if let Some(extra) = &args.settings {
-        let extra: serde_json::Value =
-            serde_json::from_str(extra).map_err(|e| format!("--settings: {e}"))?;
-        if let (Some(s), Some(x)) = (settings.as_object_mut(), extra.as_object()) {
-            for (k, v) in x {
-                s.insert(k.clone(), v.clone());
-            }
-        }
-    }
+    let settings = crate::settings::merge(
+        settings,
+        crate::settings::from_arg(args.settings.as_deref())?,
+    );
     let no_content = entry.slug == "ga4";
     let sink = match &args.endpoint {
         Some(_) => None,

@@ -6,11 +6,12 @@
 //! which wins over the mock partner's settings. Exit status: 0 when no event ended rejected,
 //! failed or expired; 1 when some did; 2 for bad usage, bad settings and unreadable input.
 
+use crate::settings;
+use destination_kit::DeliveryReport;
 use destination_kit::runtime::{
     DeliveryConfig, DeliveryResult, Runtime, StateJournal, StateOptions, StateStore,
 };
-use destination_kit::{DeliveryReport, DynDestination, SettingsError};
-use destinations::registry::{self, Entry};
+use destinations::registry::Entry;
 use serde_json::{Map, Value};
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -123,35 +124,31 @@ fn init_logging(verbose: u8, quiet: bool) {
 }
 
 async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
-    let entry = registry::find(&args.destination).ok_or_else(|| {
-        Usage(format!(
-            "unknown destination {:?}; known: {}",
-            args.destination,
-            registry::slugs()
-        ))
-    })?;
+    let entry = settings::entry(&args.destination).map_err(Usage)?;
     let input = open_input(&args.input)?;
-    let user = user_settings(args.settings.as_deref())?;
-    let env = env_settings(entry.slug, std::env::vars());
+    let user = settings::from_arg(args.settings.as_deref()).map_err(Usage)?;
+    let env = settings::from_env(entry.slug, std::env::vars());
 
     // Without --endpoint, the destination's mock partner, in-process.
     let mock = match &args.endpoint {
         Some(_) => None,
         None => Some((entry.start_mock)().await),
     };
-    let (base, endpoint) = match (&mock, &args.endpoint) {
-        (Some(m), _) => (m.settings.clone(), m.uri()),
-        (None, Some(e)) => (Value::Object(Map::new()), e.clone()),
-        (None, None) => unreachable!("one of the two is set"),
+    let (base, endpoint) = match &mock {
+        Some(m) => (m.settings.clone(), m.uri()),
+        None => (
+            Value::Object(Map::new()),
+            args.endpoint.clone().unwrap_or_default(),
+        ),
     };
-    let settings = merge(merge(base, env.clone()), user);
-    let dest = configure(entry, settings, &env, &endpoint).map_err(|e| {
+    let merged = settings::merge(settings::merge(base, env.clone()), user);
+    let dest = settings::configure(entry, merged, &env, Some(&endpoint)).map_err(|e| {
         let hint = if e.key == "$" {
-            format!("DESTKIT_{}_<KEY>", env_prefix(entry.slug))
+            format!("DESTKIT_{}_<KEY>", settings::env_prefix(entry.slug))
         } else {
             format!(
                 "DESTKIT_{}_{}",
-                env_prefix(entry.slug),
+                settings::env_prefix(entry.slug),
                 e.key.to_ascii_uppercase().replace(['.', '-', ' '], "_")
             )
         };
@@ -349,116 +346,6 @@ fn open_input(input: &str) -> Result<Box<dyn BufRead + Send>, Usage> {
     Ok(Box::new(std::io::BufReader::with_capacity(1 << 16, f)))
 }
 
-/// `--settings`: inline JSON when it looks like JSON, else a file of JSON.
-fn user_settings(arg: Option<&str>) -> Result<Value, Usage> {
-    let Some(arg) = arg else {
-        return Ok(Value::Object(Map::new()));
-    };
-    let trimmed = arg.trim_start();
-    let (text, what) = if trimmed.starts_with('{') {
-        (arg.to_string(), "--settings".to_string())
-    } else {
-        let text = std::fs::read_to_string(arg)
-            .map_err(|e| Usage(format!("cannot read the settings file {arg}: {e}")))?;
-        (text, format!("the settings file {arg}"))
-    };
-    match serde_json::from_str::<Value>(&text) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(Usage(format!("{what}: expected a JSON object"))),
-        // the serde message names line and column, never the content
-        Err(e) => Err(Usage(format!("{what}: not valid JSON: {e}"))),
-    }
-}
-
-/// `adobe-media` → `ADOBE_MEDIA`.
-fn env_prefix(slug: &str) -> String {
-    slug.to_ascii_uppercase().replace('-', "_")
-}
-
-/// Settings from `DESTKIT_<DEST>_<KEY>` variables: the key lower-cased; a value that is a JSON
-/// object, array or boolean is taken as JSON, anything else as a string.
-fn env_settings(slug: &str, vars: impl Iterator<Item = (String, String)>) -> Value {
-    let prefix = format!("DESTKIT_{}_", env_prefix(slug));
-    let mut out = Map::new();
-    for (k, v) in vars {
-        let Some(key) = k.strip_prefix(&prefix) else {
-            continue;
-        };
-        if key.is_empty() {
-            continue;
-        }
-        let t = v.trim();
-        let value = if t.starts_with('{') || t.starts_with('[') || t == "true" || t == "false" {
-            serde_json::from_str(t).unwrap_or(Value::String(v.clone()))
-        } else {
-            Value::String(v.clone())
-        };
-        out.insert(key.to_ascii_lowercase(), value);
-    }
-    Value::Object(out)
-}
-
-/// Top-level merge: keys of `over` replace those of `base`.
-fn merge(base: Value, over: Value) -> Value {
-    match (base, over) {
-        (Value::Object(mut b), Value::Object(o)) => {
-            for (k, v) in o {
-                b.insert(k, v);
-            }
-            Value::Object(b)
-        }
-        (b, Value::Object(o)) if o.is_empty() => b,
-        (_, o) => o,
-    }
-}
-
-/// Configure. Values from the environment are strings; when the settings do not take one of
-/// them as a string, it is tried as a number (`DESTKIT_WEBHOOK_BATCH_SIZE=4`).
-fn configure(
-    entry: &Entry,
-    settings: Value,
-    env: &Value,
-    endpoint: &str,
-) -> Result<Arc<dyn DynDestination>, SettingsError> {
-    let first = match (entry.configure)(settings.clone(), Some(endpoint)) {
-        Ok(d) => return Ok(d),
-        Err(e) => e,
-    };
-    let Value::Object(map) = settings else {
-        return Err(first);
-    };
-    // numeric-looking values that came from the environment (and were not overridden)
-    let numeric: Vec<(String, serde_json::Number)> = env
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, v)| map.get(*k) == Some(*v))
-        .filter_map(|(k, v)| {
-            let n = v.as_str()?.trim().parse::<serde_json::Number>().ok()?;
-            Some((k.clone(), n))
-        })
-        .collect();
-    let with = |keys: &[&(String, serde_json::Number)]| {
-        let mut m = map.clone();
-        for (k, n) in keys {
-            m.insert(k.clone(), Value::Number(n.clone()));
-        }
-        (entry.configure)(Value::Object(m), Some(endpoint))
-    };
-    for one in &numeric {
-        if let Ok(d) = with(&[one]) {
-            return Ok(d);
-        }
-    }
-    let all: Vec<_> = numeric.iter().collect();
-    if all.len() > 1
-        && let Ok(d) = with(&all)
-    {
-        return Ok(d);
-    }
-    Err(first)
-}
-
 fn report_json(entry: &Entry, r: &DeliveryResult, elapsed: Duration, mock: bool) -> Value {
     let mut v = serde_json::to_value(&r.report).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
@@ -508,35 +395,4 @@ fn summary(target: &str, r: &DeliveryReport, elapsed: Duration) -> String {
         per_sec(r.input, elapsed)
     ));
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_settings_take_the_destinations_prefix() {
-        let vars = [
-            ("DESTKIT_ADOBE_MEDIA_API_KEY", "k1"),
-            ("DESTKIT_ADOBE_MEDIA_HEADERS", "{\"A\":\"b\"}"),
-            ("DESTKIT_AMPLITUDE_API_KEY", "other"),
-            ("HOME", "/root"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
-        let v = env_settings("adobe-media", vars.into_iter());
-        assert_eq!(
-            v,
-            serde_json::json!({"api_key": "k1", "headers": {"A": "b"}})
-        );
-    }
-
-    #[test]
-    fn merge_overrides_top_level_keys() {
-        let a = serde_json::json!({"url": "a", "batch_size": 1});
-        let b = serde_json::json!({"url": "b"});
-        assert_eq!(
-            merge(a, b),
-            serde_json::json!({"url": "b", "batch_size": 1})
-        );
-    }
 }

@@ -19,12 +19,11 @@
 //! Exit status: 0 when no event ended rejected, failed or expired; 1 when some did; 2 for bad
 //! usage, unreadable input or a cursor of another archive; 130 when interrupted.
 
-use destination_kit::DynDestination;
+use crate::settings;
 use destination_kit::event::{Message, Record};
 use destination_kit::outcome::Outcome;
 use destination_kit::runtime::{Clock, DeliveryConfig, EventOutcome, Runtime, SystemClock};
 use serde_json::{Value, json};
-use spec_tests::mock::MockPartner;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -131,70 +130,6 @@ pub fn stop_signal() -> impl std::future::Future<Output = ()> + Send {
     async {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// Settings from `--settings` (a file path or inline JSON), else from `DESTKIT_<DEST>_<KEY>`
-/// environment variables (values that parse as JSON numbers or booleans are taken as such).
-pub fn user_settings(slug: &str, arg: Option<&str>) -> Result<Value, String> {
-    if let Some(a) = arg {
-        let text = if a.trim_start().starts_with('{') {
-            a.to_string()
-        } else {
-            std::fs::read_to_string(a).map_err(|e| format!("--settings {a}: cannot read: {e}"))?
-        };
-        let v: Value =
-            serde_json::from_str(&text).map_err(|e| format!("--settings: not valid JSON: {e}"))?;
-        if !v.is_object() {
-            return Err("--settings: expected a JSON object".into());
-        }
-        return Ok(v);
-    }
-    let prefix = format!("DESTKIT_{}_", slug.to_ascii_uppercase().replace('-', "_"));
-    let mut m = serde_json::Map::new();
-    for (k, v) in std::env::vars() {
-        if let Some(key) = k.strip_prefix(&prefix) {
-            let val = match serde_json::from_str::<Value>(&v) {
-                Ok(x @ (Value::Number(_) | Value::Bool(_))) => x,
-                _ => Value::String(v),
-            };
-            m.insert(key.to_ascii_lowercase(), val);
-        }
-    }
-    Ok(Value::Object(m))
-}
-
-/// A configured destination: with `use_mock`, its built-in mock partner is started and its
-/// settings are the base that `user` settings override (key by key); else `user` settings,
-/// pointed at `endpoint` when given. Errors name the destination and the settings key.
-pub async fn configure(
-    slug: &str,
-    user: Value,
-    endpoint: Option<&str>,
-    use_mock: bool,
-) -> Result<(Arc<dyn DynDestination>, Option<MockPartner>), String> {
-    let Some(entry) = destinations::registry::find(slug) else {
-        let known: Vec<&str> = destinations::registry::all()
-            .iter()
-            .map(|e| e.slug)
-            .collect();
-        return Err(format!(
-            "unknown destination {slug:?}; known: {}",
-            known.join(", ")
-        ));
-    };
-    if use_mock {
-        let mock = (entry.start_mock)().await;
-        let mut settings = mock.settings.clone();
-        if let (Value::Object(base), Value::Object(over)) = (&mut settings, user) {
-            for (k, v) in over {
-                base.insert(k, v);
-            }
-        }
-        let dest = (entry.configure)(settings, None).map_err(|e| format!("{slug}: {e}"))?;
-        return Ok((dest, Some(mock)));
-    }
-    let dest = (entry.configure)(user, endpoint).map_err(|e| format!("{slug}: {e}"))?;
-    Ok((dest, None))
 }
 
 /// The replay cursor: the archive it belongs to and the last line whose outcome is final.
@@ -345,13 +280,16 @@ async fn replay(args: Args) -> ExitCode {
         Ok(None) => 0,
         Err(e) => return fail(e),
     };
-    let user = match user_settings(&args.destination, args.settings.as_deref()) {
-        Ok(v) => v,
+    // `DESTKIT_<DEST>_<KEY>` variables, overridden key by key by `--settings`
+    let env = settings::from_env(&args.destination, std::env::vars());
+    let user = match settings::from_arg(args.settings.as_deref()) {
+        Ok(v) => settings::merge(env.clone(), v),
         Err(e) => return fail(e),
     };
-    let (dest, mock) = match configure(
+    let (dest, mock) = match settings::configure_or_mock(
         &args.destination,
         user,
+        &env,
         args.endpoint.as_deref(),
         args.endpoint.is_none(),
     )

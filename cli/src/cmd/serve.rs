@@ -130,9 +130,10 @@ async fn serve(args: Args, cfg: config::ServeConfig) -> ExitCode {
         let mut sinks = Vec::new();
         for (j, dc) in sc.destinations.iter().enumerate() {
             let place = format!("sources[{i}].destinations[{j}] ({})", dc.destination);
-            let (dest, mock) = match crate::cmd::replay::configure(
+            let (dest, mock) = match crate::settings::configure_or_mock(
                 &dc.destination,
                 dc.settings_json(),
+                &serde_json::Value::Null,
                 dc.endpoint.as_deref(),
                 dc.mock,
             )
