@@ -20,7 +20,6 @@
 use crate::bench::{generate, sink};
 use destination_kit::event::Message;
 use destination_kit::runtime::{DeliveryConfig, Runtime};
-use destination_kit::spec::SpecEvent;
 use destination_kit::{DynDestination, Event, Mapped};
 use serde::Serialize;
 use std::fs::File;
@@ -198,9 +197,9 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
         floor_eps = n as f64 / secs;
         let (n, secs) = phase(&input, |line| match Message::from_slice(line) {
             Ok(m) => {
-                let valid = m.validate().is_empty();
-                let spec = m.event().and_then(|_| SpecEvent::from_message(&m));
-                valid && !matches!(spec, Some(Err(_)))
+                let (errors, spec) = m.validate_and_recognise();
+                std::hint::black_box(spec);
+                errors.is_empty()
             }
             Err(_) => false,
         })?;
@@ -307,14 +306,11 @@ fn map_one(dest: &dyn DynDestination, line: &[u8]) -> bool {
     let Ok(m) = Message::from_slice(line) else {
         return false;
     };
-    if !m.validate().is_empty() {
+    // one pass, as the runtime's prepare stage does
+    let (errors, spec) = m.validate_and_recognise();
+    if !errors.is_empty() {
         return false;
     }
-    let spec = match m.event().and_then(|_| SpecEvent::from_message(&m)) {
-        Some(Ok(s)) => Some(s),
-        Some(Err(_)) => return false,
-        None => None,
-    };
     let Some(time) = m.event_time() else {
         return false;
     };
