@@ -213,3 +213,73 @@ proptest! {
         let _ = parse_datetime(&s);
     }
 }
+
+/// Strings of the canonical shape `YYYY-MM-DDTHH:MM:SS[.f](Z|±HH:MM)` with every field drawn
+/// from a range a little wider than valid, so some are out of range.
+fn canonical_shaped_time() -> impl Strategy<Value = String> {
+    (
+        (0u32..=9999, 0u32..=13, 0u32..=32),
+        (0u32..=25, 0u32..=61, 0u32..=61),
+        prop::option::of("[0-9]{1,11}"),
+        prop_oneof![
+            Just("Z".to_string()),
+            (prop::bool::ANY, 0u32..=25, 0u32..=61)
+                .prop_map(|(neg, h, m)| format!("{}{h:02}:{m:02}", if neg { '-' } else { '+' })),
+        ],
+    )
+        .prop_map(|((y, mo, d), (h, mi, s), frac, off)| {
+            let frac = frac.map(|f| format!(".{f}")).unwrap_or_default();
+            format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{off}")
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// The fast path for the shape every library sends agrees with chrono's RFC 3339 parser:
+    /// the same instant and offset whenever chrono accepts, an error whenever it refuses.
+    #[test]
+    fn canonical_times_parse_as_chrono_does(s in canonical_shaped_time()) {
+        let ours = parse_datetime(&s);
+        match chrono::DateTime::parse_from_rfc3339(&s) {
+            Ok(want) => {
+                let got = ours.expect("chrono accepts it");
+                prop_assert_eq!(got, want);
+                prop_assert_eq!(got.offset(), want.offset());
+            }
+            Err(_) => prop_assert!(ours.is_err(), "{s} accepted: {ours:?}"),
+        }
+    }
+}
+
+#[test]
+fn canonical_time_examples() {
+    let t = |s: &str| parse_datetime(s).map(|d| d.to_rfc3339());
+    assert_eq!(
+        t("2024-05-01T12:00:00.006Z").unwrap(),
+        "2024-05-01T12:00:00.006+00:00"
+    );
+    assert_eq!(
+        t("2024-02-29T23:59:59+05:30").unwrap(),
+        "2024-02-29T23:59:59+05:30"
+    );
+    assert_eq!(
+        t("2024-05-01T12:00:00.123456789-07:00").unwrap(),
+        "2024-05-01T12:00:00.123456789-07:00"
+    );
+    assert!(
+        t("2023-02-29T00:00:00Z")
+            .unwrap_err()
+            .contains("out of range")
+    );
+    assert!(t("2024-13-01T00:00:00Z").is_err());
+    // shapes the fast path leaves to chrono still parse
+    assert_eq!(
+        t("2024-05-01 12:00:00z").unwrap(),
+        "2024-05-01T12:00:00+00:00"
+    );
+    assert_eq!(
+        t("2024-05-01T12:00:00+0200").unwrap(),
+        "2024-05-01T12:00:00+02:00"
+    );
+}

@@ -394,9 +394,11 @@ fn track<'a>(
             out.push(Payload::json(HTTPAPI, &e));
             // the product objects as sent (every field, typed or not) are the event properties
             if let Some(Value::Array(products)) = get("products") {
+                // the context fields are read once, not once per product
+                let proto = base(ev, Cow::Borrowed("Product Purchased"), user, device);
                 for (n, p) in products.iter().enumerate() {
                     let Some(p) = p.as_object() else { continue };
-                    let mut pe = base(ev, Cow::Borrowed("Product Purchased"), user, device);
+                    let mut pe = proto.clone();
                     pe.insert_id = Cow::Owned(format!("{}-{n}", ev.message_id()));
                     pe.event_properties = Some(p);
                     pe.user_properties = e.user_properties;
