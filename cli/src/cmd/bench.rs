@@ -61,11 +61,16 @@ pub struct Args {
     /// Skip the isolated phases; run only the pipeline (for memory runs).
     #[arg(long)]
     pub pipeline_only: bool,
-    /// De-duplication window (default 24h). Every id inside the window is remembered (about 18
-    /// bytes each), so memory grows with N until the window slides; a short window (`1s`)
-    /// shows the rest of the pipeline's memory on its own.
+    /// De-duplication window (default 24h). Every id inside the window is remembered: the
+    /// newest in memory (about 18 bytes each, up to `--dedup-memory-ids`), older ones in sorted
+    /// files on disk with 1.5 bytes of filter each in memory; a short window (`1s`) shows the
+    /// rest of the pipeline's memory on its own.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub dedup_window: Option<std::time::Duration>,
+    /// Ids the de-duplication store keeps in memory before spilling to disk (default 900000;
+    /// 0 = no limit, all in memory).
+    #[arg(long)]
+    pub dedup_memory_ids: Option<usize>,
     /// Send to this partner URL (e.g. a separate-process sink) instead of the in-process one.
     #[arg(long)]
     pub endpoint: Option<String>,
@@ -214,6 +219,9 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
         .batch_size(batch_size);
     if let Some(w) = args.dedup_window {
         config = config.dedup_window(w);
+    }
+    if let Some(n) = args.dedup_memory_ids {
+        config = config.dedup_memory_ids((n > 0).then_some(n));
     }
     // Warm up like the peer harness does: the first lines (at most 2,000) through a runtime of
     // their own (its own dedup window), sharing the HTTP client, so the timed run starts with

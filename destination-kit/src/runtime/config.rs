@@ -76,6 +76,11 @@ pub struct DeliveryConfig {
     pub source: String,
     /// De-duplication window (default 24 h, at most [`MAX_DEDUP_WINDOW`]).
     pub dedup_window: Duration,
+    /// Most ids the in-memory de-duplication store keeps in hash sets before it spills older
+    /// ones to sorted files in a temporary directory (default
+    /// [`DEFAULT_MEMORY_IDS`](crate::runtime::DEFAULT_MEMORY_IDS), about 9.5 MB); `None` keeps
+    /// every id in memory (about 18 bytes each). Not used with a durable store.
+    pub dedup_memory_ids: Option<usize>,
 }
 
 impl Default for DeliveryConfig {
@@ -89,6 +94,7 @@ impl Default for DeliveryConfig {
             rate_limit: None,
             source: "default".into(),
             dedup_window: Duration::from_secs(86_400),
+            dedup_memory_ids: Some(crate::runtime::DEFAULT_MEMORY_IDS),
         }
     }
 }
@@ -128,6 +134,11 @@ impl DeliveryConfig {
     /// Set the de-duplication window (clamped to [`MAX_DEDUP_WINDOW`]).
     pub fn dedup_window(mut self, d: Duration) -> Self {
         self.dedup_window = d.min(MAX_DEDUP_WINDOW);
+        self
+    }
+    /// Set the in-memory de-duplication limit in ids (`None`: no limit, never spill).
+    pub fn dedup_memory_ids(mut self, ids: Option<usize>) -> Self {
+        self.dedup_memory_ids = ids;
         self
     }
     /// Set a request-rate limit.

@@ -1,14 +1,29 @@
 //! De-duplication by `(source, messageId)` over a sliding window.
 //!
-//! [`DedupStore`] is the seam (a durable store comes later); [`MemoryDedup`] is the in-memory
-//! store: each id is remembered as a 64-bit xxh3 hash in time-bucketed hash sets (generations),
-//! so expiry drops a whole bucket and memory per id stays between about 10 and 21 bytes (an
-//! 8-byte hash plus one control byte per slot, tables at most 7/8 full): 18.3 bytes per id
-//! measured for a million ids by `cargo run -p destination-kit --example dedup_memory`.
+//! [`DedupStore`] is the seam (the durable redb store is in `runtime::state`); [`MemoryDedup`]
+//! is the default store: each id is remembered as a 64-bit xxh3 hash in time-bucketed hash sets
+//! (generations), so expiry drops a whole bucket and memory per id stays between about 10 and
+//! 21 bytes (an 8-byte hash plus one control byte per slot, tables at most 7/8 full): 18.3
+//! bytes per id measured for a million ids by `cargo run -p destination-kit --example
+//! dedup_memory`.
+//!
+//! A 24-hour window at a high event rate holds many millions of ids, so memory has a limit
+//! ([`MemoryDedup::with_memory_limit`], default [`DEFAULT_MEMORY_IDS`]): past it, the hash sets
+//! are written out as sorted files in a temporary directory (one [`segment`] per bucket), and
+//! only a Bloom filter (1.5 bytes per id) and a sparse index stay in memory. Answers do not
+//! change: an id found in a file is a duplicate exactly as in memory.
 
+mod segment;
+
+use segment::Segment;
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Ids [`MemoryDedup`] keeps in hash sets before spilling to disk, by default: about 9.5 MB of
+/// table (2^20 slots of 9 bytes).
+pub const DEFAULT_MEMORY_IDS: usize = 900_000;
 
 /// Remembers which `(source, messageId)` pairs were seen within a window.
 pub trait DedupStore: Send + 'static {
@@ -70,6 +85,19 @@ pub struct MemoryDedup {
     span: Duration,
     /// (bucket number, ids), oldest first.
     buckets: VecDeque<(u64, IdSet)>,
+    /// Ids in `buckets`.
+    in_memory: usize,
+    /// Most ids in `buckets` before they spill (`None`: never).
+    memory_limit: Option<usize>,
+    /// Spilled buckets, oldest first.
+    spilled: VecDeque<Segment>,
+    /// Where spilled files go: a directory of the caller's, or a temporary one made on the first
+    /// spill and removed with the store.
+    spill_dir: Option<PathBuf>,
+    temp_dir: Option<tempfile::TempDir>,
+    spill_count: u64,
+    /// A spill failed (disk full, no temporary directory): ids stay in memory from then on.
+    spill_failed: bool,
     /// Seed cache: xxh3 of the last source name.
     last_source: String,
     seed: u64,
@@ -81,21 +109,128 @@ impl std::fmt::Debug for MemoryDedup {
             .field("window", &self.window)
             .field("ids", &self.len())
             .field("buckets", &self.buckets.len())
+            .field("spilled", &self.spilled.len())
             .finish()
     }
 }
 
 impl MemoryDedup {
     /// A store remembering ids for at least `window` (a zero window remembers nothing).
+    ///
+    /// It keeps at most [`DEFAULT_MEMORY_IDS`] ids in memory and spills the rest to a temporary
+    /// directory (see [`MemoryDedup::with_memory_limit`]).
     pub fn new(window: Duration) -> Self {
         let span = (window / GENERATIONS).max(Duration::from_millis(1));
         MemoryDedup {
             window,
             span,
             buckets: VecDeque::new(),
+            in_memory: 0,
+            memory_limit: Some(DEFAULT_MEMORY_IDS),
+            spilled: VecDeque::new(),
+            spill_dir: None,
+            temp_dir: None,
+            spill_count: 0,
+            spill_failed: false,
             last_source: String::new(),
             seed: xxhash_rust::xxh3::xxh3_64(b""),
         }
+    }
+
+    /// Keep at most `ids` ids in memory (`None`: no limit, nothing touches the disk). Past the
+    /// limit every in-memory bucket is written to a sorted file and only its Bloom filter and
+    /// index stay (about 1.5 bytes per id instead of 18); memory then stays near `ids × 18`
+    /// bytes plus 1.5 bytes per spilled id, whatever the number of events.
+    ///
+    /// ```
+    /// use destination_kit::runtime::{DedupStore, MemoryDedup};
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// let mut d = MemoryDedup::new(Duration::from_secs(86_400)).with_memory_limit(Some(1_000));
+    /// let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// for i in 0..5_000 {
+    ///     assert!(d.insert_if_absent("web", &format!("m{i}"), t));
+    /// }
+    /// assert!(d.ids_in_memory() <= 1_000);
+    /// // spilled ids are still duplicates
+    /// assert!(!d.insert_if_absent("web", "m0", t));
+    /// assert_eq!(d.len(), 5_000);
+    /// ```
+    pub fn with_memory_limit(mut self, ids: Option<usize>) -> Self {
+        self.memory_limit = ids.map(|n| n.max(1));
+        self
+    }
+
+    /// Spill into `dir` (which must exist) instead of a new temporary directory. The files are
+    /// removed as their buckets expire and when the store is dropped.
+    pub fn with_spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// Ids held in the in-memory hash sets (the rest are spilled).
+    pub fn ids_in_memory(&self) -> usize {
+        self.in_memory
+    }
+
+    /// Buckets written to disk and not yet expired.
+    pub fn spilled_segments(&self) -> usize {
+        self.spilled.len()
+    }
+
+    /// Write every in-memory bucket to disk. On failure nothing is lost: the ids stay in memory
+    /// and the store stops spilling (a warning says why).
+    fn spill(&mut self) {
+        let dir = match (&self.spill_dir, &self.temp_dir) {
+            (Some(d), _) => d.clone(),
+            (None, Some(t)) => t.path().to_path_buf(),
+            (None, None) => match tempfile::Builder::new().prefix("destkit-dedup-").tempdir() {
+                Ok(t) => {
+                    let p = t.path().to_path_buf();
+                    self.temp_dir = Some(t);
+                    p
+                }
+                Err(e) => {
+                    self.spill_failed = true;
+                    tracing::warn!(error = %e, "dedup: cannot make a spill directory; ids stay in memory");
+                    return;
+                }
+            },
+        };
+        while let Some((bucket, set)) = self.buckets.pop_front() {
+            let n = set.len();
+            self.spill_count += 1;
+            let path = dir.join(format!("dedup-{}-{bucket}.ids", self.spill_count));
+            // the table is freed once its ids are copied out (8 bytes each, sorted in place)
+            let mut ids: Vec<u64> = set.into_iter().collect();
+            match Segment::write(&path, bucket, &mut ids) {
+                Ok(seg) => {
+                    self.spilled.push_back(seg);
+                    self.in_memory -= n;
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&path);
+                    self.buckets.push_front((bucket, ids.into_iter().collect()));
+                    self.spill_failed = true;
+                    tracing::warn!(error = %e, path = %path.display(), "dedup: cannot spill ids to disk; they stay in memory");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether a spilled segment holds `key`. An unreadable file counts as not holding it:
+    /// the event is delivered (at least once) rather than wrongly reported a duplicate.
+    fn spilled_contains(&self, key: u64) -> bool {
+        self.spilled
+            .iter()
+            .rev()
+            .any(|seg| match seg.contains(key) {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dedup: cannot read a spilled bucket");
+                    false
+                }
+            })
     }
 
     /// The window.
@@ -106,18 +241,23 @@ impl MemoryDedup {
     /// Bytes the hash tables hold, from their capacity (8-byte hash + 1 control byte per slot;
     /// the table keeps at most 7/8 of its slots full).
     pub fn memory_bytes(&self) -> usize {
-        self.buckets
+        self.spilled
             .iter()
-            .map(|(_, s)| {
-                let cap = s.capacity();
-                if cap == 0 {
-                    0
-                } else {
-                    let slots = (cap * 8 / 7).next_power_of_two();
-                    slots * 9 + 16
-                }
-            })
-            .sum()
+            .map(Segment::memory_bytes)
+            .sum::<usize>()
+            + self
+                .buckets
+                .iter()
+                .map(|(_, s)| {
+                    let cap = s.capacity();
+                    if cap == 0 {
+                        0
+                    } else {
+                        let slots = (cap * 8 / 7).next_power_of_two();
+                        slots * 9 + 16
+                    }
+                })
+                .sum::<usize>()
     }
 
     fn bucket_of(&self, now: SystemTime) -> u64 {
@@ -144,7 +284,17 @@ impl MemoryDedup {
             // every id in bucket b was seen before (b + 1) * span
             let newest = (u128::from(*b) + 1) * span;
             if newest + self.window.as_nanos() <= now_ns {
-                self.buckets.pop_front();
+                if let Some((_, set)) = self.buckets.pop_front() {
+                    self.in_memory -= set.len();
+                }
+            } else {
+                break;
+            }
+        }
+        while let Some(seg) = self.spilled.front() {
+            let newest = (u128::from(seg.bucket) + 1) * span;
+            if newest + self.window.as_nanos() <= now_ns {
+                self.spilled.pop_front(); // removes its file
             } else {
                 break;
             }
@@ -162,6 +312,9 @@ impl DedupStore for MemoryDedup {
         if self.buckets.iter().rev().any(|(_, s)| s.contains(&key)) {
             return false;
         }
+        if !self.spilled.is_empty() && self.spilled_contains(key) {
+            return false;
+        }
         let b = self.bucket_of(now);
         match self.buckets.back_mut() {
             Some((last, set)) if *last >= b => {
@@ -173,11 +326,19 @@ impl DedupStore for MemoryDedup {
                 self.buckets.push_back((b, set));
             }
         }
+        self.in_memory += 1;
+        if !self.spill_failed
+            && self
+                .memory_limit
+                .is_some_and(|limit| self.in_memory >= limit)
+        {
+            self.spill();
+        }
         true
     }
 
     fn len(&self) -> usize {
-        self.buckets.iter().map(|(_, s)| s.len()).sum()
+        self.in_memory + self.spilled.iter().map(Segment::len).sum::<usize>()
     }
 }
 
@@ -197,9 +358,106 @@ mod tests {
         assert_eq!(d.len(), 1);
     }
 
+    fn files_in(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+    }
+
+    #[test]
+    fn spilled_ids_stay_duplicates_and_memory_stays_under_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Duration::from_secs(86_400);
+        let mut d = MemoryDedup::new(w)
+            .with_memory_limit(Some(1_000))
+            .with_spill_dir(dir.path());
+        let t = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for i in 0..10_500 {
+            // spread over three buckets of the window
+            let now = t + Duration::from_secs(i / 3_500 * 3 * 3_600);
+            assert!(
+                d.insert_if_absent("web", &format!("m{i}"), now),
+                "m{i} is new"
+            );
+            assert!(d.ids_in_memory() < 1_000);
+        }
+        assert_eq!(d.len(), 10_500);
+        assert!(d.spilled_segments() >= 10, "{d:?}");
+        assert_eq!(files_in(dir.path()), d.spilled_segments());
+        let later = t + Duration::from_secs(7 * 3_600);
+        for i in 0..10_500 {
+            assert!(
+                !d.insert_if_absent("web", &format!("m{i}"), later),
+                "m{i} is a duplicate"
+            );
+        }
+        // another source is another id
+        assert!(d.insert_if_absent("ios", "m1", later));
+        // spilled ids take 1.5 bytes (filter) and the index, not 18
+        assert!(
+            d.memory_bytes() < 1_000 * 21 + 10_500 * 3,
+            "{}",
+            d.memory_bytes()
+        );
+    }
+
+    #[test]
+    fn spilled_buckets_expire_with_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Duration::from_secs(800);
+        let mut d = MemoryDedup::new(w)
+            .with_memory_limit(Some(100))
+            .with_spill_dir(dir.path());
+        let t = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for i in 0..1_000 {
+            assert!(d.insert_if_absent("s", &format!("a{i}"), t));
+        }
+        assert!(files_in(dir.path()) >= 9);
+        assert!(!d.insert_if_absent("s", "a5", t + w - Duration::from_secs(1)));
+        // window + one bucket later every id is forgotten and every file is gone
+        let gone = t + w + w / 8 + Duration::from_secs(1);
+        assert!(d.insert_if_absent("s", "a5", gone));
+        assert_eq!(d.len(), 1);
+        assert_eq!(files_in(dir.path()), 0);
+    }
+
+    #[test]
+    fn a_spill_that_fails_keeps_the_ids_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-dir");
+        let mut d = MemoryDedup::new(Duration::from_secs(86_400))
+            .with_memory_limit(Some(50))
+            .with_spill_dir(&missing);
+        let t = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for i in 0..500 {
+            assert!(d.insert_if_absent("s", &format!("a{i}"), t));
+        }
+        assert_eq!(d.ids_in_memory(), 500);
+        assert_eq!(d.spilled_segments(), 0);
+        for i in 0..500 {
+            assert!(!d.insert_if_absent("s", &format!("a{i}"), t));
+        }
+    }
+
+    #[test]
+    fn the_default_temporary_directory_is_removed_with_the_store() {
+        let mut d = MemoryDedup::new(Duration::from_secs(86_400)).with_memory_limit(Some(10));
+        let t = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for i in 0..100 {
+            assert!(d.insert_if_absent("s", &format!("a{i}"), t));
+        }
+        let dir = d
+            .temp_dir
+            .as_ref()
+            .expect("made on the first spill")
+            .path()
+            .to_path_buf();
+        assert!(files_in(&dir) > 0);
+        drop(d);
+        assert!(!dir.exists());
+    }
+
     #[test]
     fn memory_per_id_is_bounded() {
-        let mut d = MemoryDedup::new(Duration::from_secs(86_400));
+        let mut d = MemoryDedup::new(Duration::from_secs(86_400)).with_memory_limit(None);
         let t = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let n = 100_000;
         for i in 0..n {
