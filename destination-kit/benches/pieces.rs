@@ -64,6 +64,47 @@ fn dedup(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // 400,000 older ids spilled to disk (memory limit 100,000): a fresh id is checked against
+    // the in-memory sets and each spilled file's Bloom filter; a spilled duplicate is read back
+    // from its file
+    let spilled_store = || {
+        let mut d = MemoryDedup::new(Duration::from_secs(86_400)).with_memory_limit(Some(100_000));
+        for i in 0..400_000 {
+            d.insert_if_absent("web", &format!("old-{i:032x}"), t0);
+        }
+        d
+    };
+    let old: Vec<String> = (0..100_000)
+        .map(|i| format!("old-{:032x}", i * 4))
+        .collect();
+    let mut g = c.benchmark_group("dedup_spilled");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(ids.len() as u64));
+    g.bench_function("insert_100k_fresh", |b| {
+        b.iter_batched(
+            spilled_store,
+            |mut d| {
+                let mut new = 0;
+                for id in &ids {
+                    new += usize::from(d.insert_if_absent("web", id, t0));
+                }
+                (new, d)
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    let mut warm_spilled = spilled_store();
+    g.bench_function("lookup_100k_duplicates", |b| {
+        b.iter(|| {
+            let mut dup = 0;
+            for id in &old {
+                dup += usize::from(!warm_spilled.insert_if_absent("web", id, t0));
+            }
+            dup
+        })
+    });
+    g.finish();
 }
 
 fn batch_assembly(c: &mut Criterion) {
