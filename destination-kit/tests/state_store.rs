@@ -214,6 +214,25 @@ fn a_foreign_redb_file_is_refused() {
 }
 
 #[test]
+fn a_kill_while_the_state_was_being_created_leaves_nothing_to_refuse() {
+    // what a SIGKILL during the first start can leave: the hidden file being made, half written
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".destkit-state.redb.creating"),
+        b"half a redb file",
+    )
+    .unwrap();
+    let store = StateStore::open(dir.path(), StateOptions::default()).expect("starts afresh");
+    assert_eq!(store.remembered_ids(), 0);
+    store.close().unwrap();
+    drop(store);
+    assert!(dir.path().join("destkit-state.redb").exists());
+    assert!(!dir.path().join(".destkit-state.redb.creating").exists());
+    // and the made file opens again as a destkit state
+    StateStore::open(dir.path(), StateOptions::default()).expect("reopens");
+}
+
+#[test]
 fn a_second_process_on_the_same_state_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let _a = open(dir.path());

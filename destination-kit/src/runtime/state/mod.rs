@@ -239,6 +239,28 @@ impl StateStore {
                 ));
             }
         }
+        if !existed {
+            // A new state is made under a hidden name, marked, and renamed into place: a kill
+            // during creation leaves no half-made file that the next start would refuse as
+            // foreign (it finds no state and starts again).
+            let creating = dir.join(format!(".{FILE_NAME}.creating"));
+            let _ = std::fs::remove_file(&creating);
+            let made = std::panic::catch_unwind(|| -> Result<(), String> {
+                let db = Database::create(&creating).map_err(|e| e.to_string())?;
+                let tx = db.begin_write().map_err(|e| e.to_string())?;
+                {
+                    let mut meta = tx.open_table(META).map_err(|e| e.to_string())?;
+                    meta.insert("format", FORMAT).map_err(|e| e.to_string())?;
+                }
+                tx.commit().map_err(|e| e.to_string())
+            })
+            .unwrap_or_else(|_| Err("the new file is corrupted".into()));
+            made.and_then(|()| std::fs::rename(&creating, &file).map_err(|e| e.to_string()))
+                .map_err(|e| err(&file, format!("cannot create it: {e}")))?;
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all(); // the rename itself survives a power cut
+            }
+        }
         let opened = std::panic::catch_unwind(|| Database::create(&file));
         let db = match opened {
             Ok(Ok(db)) => db,
@@ -259,7 +281,7 @@ impl StateStore {
         {
             let tx = db.begin_write().map_err(|e| store_err(&e))?;
             {
-                let mut meta = tx.open_table(META).map_err(|e| store_err(&e))?;
+                let meta = tx.open_table(META).map_err(|e| store_err(&e))?;
                 let found = meta
                     .get("format")
                     .map_err(|e| store_err(&e))?
@@ -272,14 +294,11 @@ impl StateStore {
                             format!("foreign format {f:?} (expected {FORMAT:?})"),
                         ));
                     }
-                    None if existed => {
+                    None => {
                         return Err(err(
                             &file,
                             "not a destkit state (no format marker): foreign file".into(),
                         ));
-                    }
-                    None => {
-                        meta.insert("format", FORMAT).map_err(|e| store_err(&e))?;
                     }
                 }
                 tx.open_table(QUEUE).map_err(|e| store_err(&e))?;
