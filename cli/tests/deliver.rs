@@ -307,3 +307,37 @@ fn reads_stdin() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("input") && stderr.contains('2'), "{stderr}");
 }
+
+#[test]
+fn a_small_dedup_memory_spills_to_disk_and_still_finds_every_duplicate() {
+    // 300 distinct ids, then each again: with 50 ids in memory most of the window is on disk
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
+    let lines: Vec<String> = ids.iter().chain(ids.iter()).map(|id| track(id)).collect();
+    let input = write_events(dir.path(), &lines);
+    let rep = dir.path().join("report.json");
+    let out = destkit()
+        .args([
+            "deliver",
+            "--destination",
+            "webhook",
+            "--dedup-memory-ids",
+            "50",
+            "--input",
+        ])
+        .arg(&input)
+        .arg("--report")
+        .arg(&rep)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = report(&rep);
+    assert_eq!(r["input"], 600, "{r}");
+    assert_eq!(r["delivered"], 300, "{r}");
+    assert_eq!(r["duplicate"], 300, "{r}");
+}

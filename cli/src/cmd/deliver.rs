@@ -62,6 +62,11 @@ pub struct Args {
     /// De-duplication window (default 24h, at most 170d).
     #[arg(long = "dedup-window", value_parser = humantime::parse_duration)]
     pub dedup_window: Option<Duration>,
+    /// Ids of the window kept in memory before older ones spill to sorted files in a temporary
+    /// directory (default 900000, about 9.5 MB; 0 = keep every id in memory). Not used with
+    /// --state, whose window is on disk already.
+    #[arg(long = "dedup-memory-ids")]
+    pub dedup_memory_ids: Option<usize>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -178,6 +183,9 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
     }
     if let Some(w) = args.dedup_window {
         config = config.dedup_window(w);
+    }
+    if let Some(n) = args.dedup_memory_ids {
+        config = config.dedup_memory_ids((n > 0).then_some(n));
     }
 
     if let Some(d) = args.initial_backoff {
