@@ -238,8 +238,9 @@ impl MemoryDedup {
         self.window
     }
 
-    /// Bytes the hash tables hold, from their capacity (8-byte hash + 1 control byte per slot;
-    /// the table keeps at most 7/8 of its slots full).
+    /// Bytes of memory the store holds: the hash tables, from their capacity (8-byte hash + 1
+    /// control byte per slot; a table keeps at most 7/8 of its slots full), plus the filters and
+    /// indexes of spilled buckets.
     pub fn memory_bytes(&self) -> usize {
         self.spilled
             .iter()
