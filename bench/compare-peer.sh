@@ -6,7 +6,8 @@
 #   bench/compare-peer.sh [EVENTS]        # default 20000
 #
 # Needs node + npm (the peer harness is installed from the npm registry into a temporary copy)
-# and a release build of destkit (built here). Prints each figure and the ratios, with batching
+# and a release build of destkit (built here; each destkit figure is the median of three runs).
+# Prints each figure and the ratios, with batching
 # on (destkit's default) and with one event per request (batch size 1, apples to apples: the
 # peer sends one request per event because neither action defines performBatch).
 set -euo pipefail
@@ -34,6 +35,8 @@ trap 'kill $sink_pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/__stats" >/dev/null 2>&1 && break; sleep 0.1; done
 
 field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
+# the line (a JSON report) with the median pipeline_eps of those on stdin
+median() { python3 -c "import json,sys; r=sorted((json.loads(l) for l in sys.stdin if l.strip()), key=lambda d: d['pipeline_eps']); print(json.dumps(r[len(r)//2]))"; }
 results=()
 for dest in amplitude ga4; do
   # GA4 rejects events older than 72 hours on purpose; the generator's stream starts on
@@ -47,15 +50,21 @@ for dest in amplitude ga4; do
            --events "$events" --warmup 2000 2>/dev/null | tail -n 1)
   peer_eps=$(echo "$peer" | field events_per_sec)
   peer_rss=$(echo "$peer" | field peak_rss_mb)
-  curl -sf -X POST "http://127.0.0.1:$port/__reset" >/dev/null
-  ours=$("$destkit" bench --destination "$dest" --input "$work/events.jsonl" --json \
-           --endpoint "http://127.0.0.1:$port" --settings "$extra")
+  # destkit's runs are short (a batched run of 20,000 events lasts a fraction of a second), so
+  # each is repeated three times and the median run is reported
+  ours=$(for _ in 1 2 3; do
+           curl -sf -X POST "http://127.0.0.1:$port/__reset" >/dev/null
+           "$destkit" bench --destination "$dest" --input "$work/events.jsonl" --json \
+             --endpoint "http://127.0.0.1:$port" --settings "$extra"
+         done | median)
   ours_eps=$(echo "$ours" | field pipeline_eps)
   ours_rss=$(echo "$ours" | field peak_rss_mb)
   ours_del=$(echo "$ours" | field delivered)
-  curl -sf -X POST "http://127.0.0.1:$port/__reset" >/dev/null
-  one=$("$destkit" bench --destination "$dest" --input "$work/events.jsonl" --json --pipeline-only \
-           --batch-size 1 --endpoint "http://127.0.0.1:$port" --settings "$extra")
+  one=$(for _ in 1 2 3; do
+          curl -sf -X POST "http://127.0.0.1:$port/__reset" >/dev/null
+          "$destkit" bench --destination "$dest" --input "$work/events.jsonl" --json --pipeline-only \
+            --batch-size 1 --endpoint "http://127.0.0.1:$port" --settings "$extra"
+        done | median)
   one_eps=$(echo "$one" | field pipeline_eps)
   one_del=$(echo "$one" | field delivered)
   results+=("$(python3 - "$dest" "$events" "$peer_eps" "$peer_rss" "$ours_eps" "$ours_rss" "$ours_del" "$one_eps" "$one_del" <<'PY'
