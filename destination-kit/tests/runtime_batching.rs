@@ -73,6 +73,42 @@ async fn batch_size_override_below_the_destination_limit() {
 }
 
 #[tokio::test]
+async fn an_events_payloads_travel_together_unless_the_partner_limit_splits_them() {
+    // each event maps to three payloads (an order and two products, say)
+    let fanout = |limit: usize| TestDest {
+        fanout: 3,
+        ..TestDest::batched(limit)
+    };
+    // batch size 1: one event per request, all three payloads in it
+    let server = ok_server().await;
+    let (rt, _c) = runtime(fanout(100), &server.uri(), config().batch_size(1));
+    let r = rt.deliver_bytes(&events(5)).await;
+    check(&r);
+    assert_eq!(r.report.delivered, 5);
+    assert_eq!(batch_sizes(&server).await, vec![3; 5]);
+    assert_eq!(r.report.requests, 5);
+    // batch size 4: a batch that cannot take the next event's three is sent first
+    let server = ok_server().await;
+    let (rt, _c) = runtime(fanout(100), &server.uri(), config().batch_size(4));
+    let r = rt.deliver_bytes(&events(4)).await;
+    check(&r);
+    assert_eq!(batch_sizes(&server).await, vec![3; 4]);
+    // batch size 7: two events fit (6), the third starts the next request
+    let server = ok_server().await;
+    let (rt, _c) = runtime(fanout(100), &server.uri(), config().batch_size(7));
+    let r = rt.deliver_bytes(&events(5)).await;
+    check(&r);
+    assert_eq!(batch_sizes(&server).await, vec![3, 6, 6]);
+    // the partner's own limit (2) does split an event
+    let server = ok_server().await;
+    let (rt, _c) = runtime(fanout(2), &server.uri(), config());
+    let r = rt.deliver_bytes(&events(2)).await;
+    check(&r);
+    assert_eq!(r.report.delivered, 2);
+    assert_eq!(batch_sizes(&server).await, vec![1, 1, 2, 2]);
+}
+
+#[tokio::test]
 async fn batches_respect_the_byte_limit() {
     let server = ok_server().await;
     // one payload is about 75 bytes: a 200-byte limit fits two

@@ -68,7 +68,10 @@ pub struct DeliveryConfig {
     /// An open batch is sent at the latest this long after it was started (default 200 ms);
     /// matters for long-lived runtimes fed slowly.
     pub flush_interval: Duration,
-    /// Payloads per request, at most the destination's own limit; `Some(1)` turns batching off.
+    /// Payloads per request, at most the destination's own limit; `Some(1)` turns batching off
+    /// (one event per request). The payloads one event maps to on one route (an order and its
+    /// products) are never split by this size, only by the destination's own limits: a batch
+    /// that cannot take all of them is sent first.
     pub batch_size: Option<usize>,
     /// Most requests per second, paced on the runtime's clock; `None` for no limit.
     pub rate_limit: Option<u32>,

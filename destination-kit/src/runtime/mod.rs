@@ -568,6 +568,8 @@ struct Driver<'a> {
     rt: &'a Runtime,
     shared: Arc<Shared>,
     max_events: usize,
+    /// The partner's own limit of payloads per request (never passed).
+    partner_max_events: usize,
     max_bytes: usize,
     slots: Vec<Option<Pending>>,
     free: Vec<u32>,
@@ -619,6 +621,7 @@ impl<'a> Driver<'a> {
             rt,
             shared,
             max_events,
+            partner_max_events: rt.info.batch.events.max(1),
             max_bytes: rt.info.batch.bytes.max(1),
             slots: Vec::new(),
             free: Vec::new(),
@@ -792,12 +795,28 @@ impl<'a> Driver<'a> {
                 (self.slots.len() - 1) as u32
             }
         };
-        for p in payloads {
-            self.add(slot, p).await;
+        // An event's payloads for one route (an order and its products) travel in one request:
+        // a batch that cannot take them all is sent first, and the batch size is checked after
+        // the event's last payload on the route — only the partner's own limits split them.
+        let routes: Vec<Cow<'static, str>> = payloads.iter().map(|p| p.route.clone()).collect();
+        for (i, p) in payloads.into_iter().enumerate() {
+            let first_on_route = !routes[..i].contains(&routes[i]);
+            let last_on_route = !routes[i + 1..].contains(&routes[i]);
+            if first_on_route {
+                let k = routes[i..].iter().filter(|r| **r == routes[i]).count();
+                if self.open.get(&routes[i]).is_some_and(|b| {
+                    !b.payloads.is_empty() && b.payloads.len() + k > self.max_events
+                }) {
+                    self.dispatch(routes[i].clone()).await;
+                }
+            }
+            self.add(slot, p, last_on_route).await;
         }
     }
 
-    async fn add(&mut self, slot: u32, p: Payload) {
+    /// Add one payload to its route's open batch. `last_of_event`: no more payloads of this
+    /// event follow on this route, so the batch size may close the batch now.
+    async fn add(&mut self, slot: u32, p: Payload, last_of_event: bool) {
         let len = p.len();
         let full_before = match self.open.get(&p.route) {
             Some(b) => !b.payloads.is_empty() && b.bytes + len > self.max_bytes,
@@ -824,7 +843,11 @@ impl<'a> Driver<'a> {
             item.not_before = p.resume.1;
         }
         b.items.push(item);
-        if b.payloads.len() >= self.max_events || b.bytes >= self.max_bytes {
+        let n = b.payloads.len();
+        if n >= self.partner_max_events
+            || b.bytes >= self.max_bytes
+            || (last_of_event && n >= self.max_events)
+        {
             self.dispatch(route).await;
         }
     }
