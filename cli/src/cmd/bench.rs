@@ -46,7 +46,8 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Payloads per request (default: the destination's limit; 1 = no batching).
+    /// Payloads per request (default: the destination's limit; 1 = one event per request, its
+    /// payloads together).
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Requests in flight.

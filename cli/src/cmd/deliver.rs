@@ -47,7 +47,8 @@ pub struct Args {
     /// Requests in flight at once (default 8).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Events per request, at most the destination's limit (`1` turns batching off).
+    /// Payloads per request, at most the destination's limit (`1` = one event per request; an
+    /// event's payloads, such as an order and its products, are never split by this size).
     #[arg(long = "batch-size")]
     pub batch_size: Option<usize>,
     /// Timeout of one HTTP attempt (default 10s).
