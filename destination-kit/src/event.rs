@@ -25,7 +25,7 @@
 
 use crate::error::describe;
 pub use crate::error::{FieldError, LineError, ParseError};
-use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -1170,10 +1170,13 @@ fn parse_canonical_datetime(b: &[u8]) -> Option<DateTime<FixedOffset>> {
         }
         Some(n)
     }
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
-        return None;
-    }
-    if b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let year = digits(&b[0..4])?;
@@ -1223,8 +1226,10 @@ fn parse_canonical_datetime(b: &[u8]) -> Option<DateTime<FixedOffset>> {
     let offset = FixedOffset::east_opt(offset_secs)?;
     let naive = chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?
         .and_hms_nano_opt(hour, minute, second, nanos)?;
-    naive.checked_sub_offset(offset)?;
-    offset.from_local_datetime(&naive).single()
+    Some(DateTime::from_naive_utc_and_offset(
+        naive.checked_sub_offset(offset)?,
+        offset,
+    ))
 }
 
 // ---- documents and streams -----------------------------------------------------------------

@@ -800,17 +800,16 @@ impl<'a> Driver<'a> {
         // the event's last payload on the route — only the partner's own limits split them.
         let routes: Vec<Cow<'static, str>> = payloads.iter().map(|p| p.route.clone()).collect();
         for (i, p) in payloads.into_iter().enumerate() {
-            let first_on_route = !routes[..i].contains(&routes[i]);
-            let last_on_route = !routes[i + 1..].contains(&routes[i]);
-            if first_on_route {
-                let k = routes[i..].iter().filter(|r| **r == routes[i]).count();
-                if self.open.get(&routes[i]).is_some_and(|b| {
-                    !b.payloads.is_empty() && b.payloads.len() + k > self.max_events
-                }) {
-                    self.dispatch(routes[i].clone()).await;
-                }
+            let route = &routes[i];
+            let later = routes[i + 1..].iter().filter(|r| *r == route).count();
+            if !routes[..i].contains(route)
+                && self.open.get(route).is_some_and(|b| {
+                    !b.payloads.is_empty() && b.payloads.len() + 1 + later > self.max_events
+                })
+            {
+                self.dispatch(route.clone()).await;
             }
-            self.add(slot, p, last_on_route).await;
+            self.add(slot, p, later == 0).await;
         }
     }
 

@@ -85,14 +85,12 @@ pub struct MemoryDedup {
     span: Duration,
     /// (bucket number, ids), oldest first.
     buckets: VecDeque<(u64, IdSet)>,
-    /// Ids in `buckets`.
-    in_memory: usize,
     /// Most ids in `buckets` before they spill (`None`: never).
     memory_limit: Option<usize>,
     /// Spilled buckets, oldest first.
     spilled: VecDeque<Segment>,
-    /// Where spilled files go: a directory of the caller's, or a temporary one made on the first
-    /// spill and removed with the store.
+    /// Where spilled files go: a directory of the caller's, or the temporary one made on the
+    /// first spill (kept in `temp_dir`, which removes it with the store).
     spill_dir: Option<PathBuf>,
     temp_dir: Option<tempfile::TempDir>,
     spill_count: u64,
@@ -125,7 +123,6 @@ impl MemoryDedup {
             window,
             span,
             buckets: VecDeque::new(),
-            in_memory: 0,
             memory_limit: Some(DEFAULT_MEMORY_IDS),
             spilled: VecDeque::new(),
             spill_dir: None,
@@ -169,7 +166,7 @@ impl MemoryDedup {
 
     /// Ids held in the in-memory hash sets (the rest are spilled).
     pub fn ids_in_memory(&self) -> usize {
-        self.in_memory
+        self.buckets.iter().map(|(_, s)| s.len()).sum()
     }
 
     /// Buckets written to disk and not yet expired.
@@ -180,12 +177,12 @@ impl MemoryDedup {
     /// Write every in-memory bucket to disk. On failure nothing is lost: the ids stay in memory
     /// and the store stops spilling (a warning says why).
     fn spill(&mut self) {
-        let dir = match (&self.spill_dir, &self.temp_dir) {
-            (Some(d), _) => d.clone(),
-            (None, Some(t)) => t.path().to_path_buf(),
-            (None, None) => match tempfile::Builder::new().prefix("destkit-dedup-").tempdir() {
+        let dir = match &self.spill_dir {
+            Some(d) => d.clone(),
+            None => match tempfile::Builder::new().prefix("destkit-dedup-").tempdir() {
                 Ok(t) => {
                     let p = t.path().to_path_buf();
+                    self.spill_dir = Some(p.clone());
                     self.temp_dir = Some(t);
                     p
                 }
@@ -197,16 +194,12 @@ impl MemoryDedup {
             },
         };
         while let Some((bucket, set)) = self.buckets.pop_front() {
-            let n = set.len();
             self.spill_count += 1;
             let path = dir.join(format!("dedup-{}-{bucket}.ids", self.spill_count));
             // the table is freed once its ids are copied out (8 bytes each, sorted in place)
             let mut ids: Vec<u64> = set.into_iter().collect();
             match Segment::write(&path, bucket, &mut ids) {
-                Ok(seg) => {
-                    self.spilled.push_back(seg);
-                    self.in_memory -= n;
-                }
+                Ok(seg) => self.spilled.push_back(seg),
                 Err(e) => {
                     let _ = std::fs::remove_file(&path);
                     self.buckets.push_front((bucket, ids.into_iter().collect()));
@@ -276,29 +269,18 @@ impl MemoryDedup {
     }
 
     fn expire(&mut self, now: SystemTime) {
-        let span = self.span.as_nanos();
+        let (span, window) = (self.span.as_nanos(), self.window.as_nanos());
         let now_ns = now
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_nanos();
-        while let Some((b, _)) = self.buckets.front() {
-            // every id in bucket b was seen before (b + 1) * span
-            let newest = (u128::from(*b) + 1) * span;
-            if newest + self.window.as_nanos() <= now_ns {
-                if let Some((_, set)) = self.buckets.pop_front() {
-                    self.in_memory -= set.len();
-                }
-            } else {
-                break;
-            }
+        // every id in bucket b was seen before (b + 1) * span
+        let expired = |b: u64| (u128::from(b) + 1) * span + window <= now_ns;
+        while self.buckets.front().is_some_and(|(b, _)| expired(*b)) {
+            self.buckets.pop_front();
         }
-        while let Some(seg) = self.spilled.front() {
-            let newest = (u128::from(seg.bucket) + 1) * span;
-            if newest + self.window.as_nanos() <= now_ns {
-                self.spilled.pop_front(); // removes its file
-            } else {
-                break;
-            }
+        while self.spilled.front().is_some_and(|seg| expired(seg.bucket)) {
+            self.spilled.pop_front(); // removes its file
         }
     }
 }
@@ -313,7 +295,7 @@ impl DedupStore for MemoryDedup {
         if self.buckets.iter().rev().any(|(_, s)| s.contains(&key)) {
             return false;
         }
-        if !self.spilled.is_empty() && self.spilled_contains(key) {
+        if self.spilled_contains(key) {
             return false;
         }
         let b = self.bucket_of(now);
@@ -327,11 +309,10 @@ impl DedupStore for MemoryDedup {
                 self.buckets.push_back((b, set));
             }
         }
-        self.in_memory += 1;
         if !self.spill_failed
             && self
                 .memory_limit
-                .is_some_and(|limit| self.in_memory >= limit)
+                .is_some_and(|limit| self.ids_in_memory() >= limit)
         {
             self.spill();
         }
@@ -339,7 +320,7 @@ impl DedupStore for MemoryDedup {
     }
 
     fn len(&self) -> usize {
-        self.in_memory + self.spilled.iter().map(Segment::len).sum::<usize>()
+        self.ids_in_memory() + self.spilled.iter().map(Segment::len).sum::<usize>()
     }
 }
 

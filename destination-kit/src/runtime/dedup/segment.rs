@@ -52,6 +52,15 @@ fn block_of(key: u64, blocks: usize) -> usize {
     ((u128::from(key) * blocks as u128) >> 64) as usize
 }
 
+/// The [`PROBES`] bits of its 512-bit block an id sets: (word, mask) pairs.
+fn probes(key: u64) -> impl Iterator<Item = (usize, u64)> {
+    let bits = probe_bits(key);
+    (0..PROBES).map(move |i| {
+        let bit = ((bits >> (9 * i)) & 511) as usize;
+        (bit / 64, 1 << (bit % 64))
+    })
+}
+
 impl Segment {
     /// Write `ids` (any order, no repeats) to a new file `path`.
     pub(super) fn write(path: &Path, bucket: u64, ids: &mut [u64]) -> std::io::Result<Segment> {
@@ -60,11 +69,8 @@ impl Segment {
         let mut bloom = vec![[0u64; 8]; blocks];
         for &k in ids.iter() {
             let block = &mut bloom[block_of(k, blocks)];
-            let mut bits = probe_bits(k);
-            for _ in 0..PROBES {
-                let bit = (bits & 511) as usize;
-                block[bit / 64] |= 1 << (bit % 64);
-                bits >>= 9;
+            for (word, mask) in probes(k) {
+                block[word] |= mask;
             }
         }
         let index = ids.iter().step_by(BLOCK).copied().collect();
@@ -102,15 +108,7 @@ impl Segment {
     /// Whether the filter lets `key` through (it may hold it).
     fn may_hold(&self, key: u64) -> bool {
         let block = &self.bloom[block_of(key, self.bloom.len())];
-        let mut bits = probe_bits(key);
-        for _ in 0..PROBES {
-            let bit = (bits & 511) as usize;
-            if block[bit / 64] & (1 << (bit % 64)) == 0 {
-                return false;
-            }
-            bits >>= 9;
-        }
-        true
+        probes(key).all(|(word, mask)| block[word] & mask != 0)
     }
 
     /// Whether the segment holds `key`. A read error is returned, not guessed at.
@@ -130,17 +128,11 @@ impl Segment {
         let mut f = &self.file;
         f.seek(SeekFrom::Start((start * 8) as u64))?;
         f.read_exact(buf)?;
-        let at = |i: usize| u64::from_le_bytes(buf[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-        let (mut lo, mut hi) = (0, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            match at(mid).cmp(&key) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Ok(true),
-            }
+        let mut block_ids = [0u64; BLOCK];
+        for (id, bytes) in block_ids.iter_mut().zip(buf.chunks_exact(8)) {
+            *id = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
         }
-        Ok(false)
+        Ok(block_ids[..n].binary_search(&key).is_ok())
     }
 }
 
