@@ -15,6 +15,7 @@
 //! | 413 | `PayloadTooLarge` | batch split in halves; one event alone fails |
 //! | 401, 403 | `Auth` | never |
 //! | 400, 404, 422, 501, other 4xx | `Client` | never |
+//! | 3xx (redirects are not followed) | `Client` | never |
 
 use std::time::{Duration, SystemTime};
 

@@ -613,10 +613,51 @@ impl Verdicts {
 // ---- the HTTP client the runtime lends to hooks ------------------------------------------------
 
 /// The shared HTTP client (keep-alive, rustls) with the per-attempt timeout.
-#[derive(Clone, Debug)]
+///
+/// Redirects are not followed: a 3xx answer is the partner's answer, classified like any other
+/// (a permanent client failure). Following one would resend the events somewhere the
+/// destination was not configured for, and for 301/302/303 turn the POST into a GET without its
+/// body — an event counted delivered that the partner never received.
+#[derive(Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
     timeout: Duration,
+    urls: std::sync::Arc<std::sync::Mutex<UrlCache>>,
+}
+
+// Hand-written: the cached URLs may carry a secret query parameter or path segment.
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The last few partner URLs, parsed. A destination sends to a handful of URLs, and parsing one
+/// (host checks, IDNA, percent-encoding) costs more than the rest of building a request.
+#[derive(Default)]
+struct UrlCache {
+    entries: Vec<(String, reqwest::Url)>,
+    next: usize,
+}
+
+impl UrlCache {
+    const SIZE: usize = 16;
+
+    fn get_or_parse(&mut self, url: &str) -> Option<reqwest::Url> {
+        if let Some((_, u)) = self.entries.iter().find(|(s, _)| s == url) {
+            return Some(u.clone());
+        }
+        let parsed = reqwest::Url::parse(url).ok()?;
+        if self.entries.len() < Self::SIZE {
+            self.entries.push((url.to_owned(), parsed.clone()));
+        } else {
+            self.entries[self.next] = (url.to_owned(), parsed.clone());
+            self.next = (self.next + 1) % Self::SIZE;
+        }
+        Some(parsed)
+    }
 }
 
 impl HttpClient {
@@ -625,9 +666,14 @@ impl HttpClient {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the HTTP client builds");
-        HttpClient { client, timeout }
+        HttpClient {
+            client,
+            timeout,
+            urls: Default::default(),
+        }
     }
     /// The per-attempt timeout.
     pub fn timeout(&self) -> Duration {
@@ -635,11 +681,17 @@ impl HttpClient {
     }
     /// Send one request; a transport failure or timeout is a [`TransportError`].
     pub async fn send(&self, req: &PartnerRequest) -> Result<PartnerResponse, TransportError> {
-        let mut rb = self
-            .client
-            .request(req.method.clone(), &req.url)
-            .timeout(self.timeout)
-            .body(req.body.clone());
+        let url = self
+            .urls
+            .lock()
+            .ok()
+            .and_then(|mut cache| cache.get_or_parse(&req.url));
+        let rb = match url {
+            Some(url) => self.client.request(req.method.clone(), url),
+            // unparsable: let reqwest say why, exactly as it would have
+            None => self.client.request(req.method.clone(), &req.url),
+        };
+        let mut rb = rb.timeout(self.timeout).body(req.body.clone());
         for (k, v) in &req.headers {
             rb = rb.header(k, v);
         }
@@ -972,5 +1024,38 @@ mod settings_tests {
             "nested.region"
         );
         assert!(parse_settings::<S>(serde_json::json!({"api_key": "k"})).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod http_client_tests {
+    use super::*;
+
+    #[test]
+    fn the_url_cache_answers_every_url_right_past_its_size() {
+        let mut cache = UrlCache::default();
+        let urls: Vec<String> = (0..UrlCache::SIZE * 2 + 3)
+            .map(|i| format!("https://p{i}.example.com/v1/track?k=secret{i}"))
+            .collect();
+        for round in 0..3 {
+            for u in &urls {
+                let got = cache.get_or_parse(u).expect("parses");
+                assert_eq!(got.as_str(), u, "round {round}");
+            }
+        }
+        assert_eq!(cache.entries.len(), UrlCache::SIZE);
+        assert!(cache.get_or_parse("not a url").is_none());
+    }
+
+    #[test]
+    fn debug_never_shows_a_cached_url() {
+        let http = HttpClient::new(Duration::from_secs(1));
+        http.urls
+            .lock()
+            .unwrap()
+            .get_or_parse("https://p.example.com/t?api_key=s3cr3t");
+        let shown = format!("{http:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("timeout"), "{shown}");
     }
 }

@@ -135,6 +135,36 @@ async fn permanent_statuses_fail_after_exactly_one_request() {
 }
 
 #[tokio::test]
+async fn a_redirect_is_a_permanent_failure_and_is_not_followed() {
+    // Where the redirects point: it must never see the events (a 302 would turn the POST into a
+    // bodiless GET there, and its 200 would count the event delivered).
+    let elsewhere = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&elsewhere)
+        .await;
+    for status in [301, 302, 303, 307, 308] {
+        let server = always(
+            ResponseTemplate::new(status).insert_header("Location", elsewhere.uri().as_str()),
+        )
+        .await;
+        let (r, clock) = deliver_one(&server.uri()).await;
+        match &r.events[0].outcome {
+            Outcome::Failed {
+                kind, status: s, ..
+            } => {
+                assert_eq!(*kind, ErrorKind::Client, "status {status}");
+                assert_eq!(*s, Some(status));
+            }
+            other => panic!("status {status}: {other:?}"),
+        }
+        assert_eq!(received(&server).await, 1, "status {status} never retried");
+        assert!(clock.sleeps().is_empty());
+    }
+    assert_eq!(received(&elsewhere).await, 0, "no redirect was followed");
+}
+
+#[tokio::test]
 async fn per_attempt_timeout_is_retried() {
     // first answer takes 2 s, longer than the 250 ms attempt timeout; the second is fast
     let server = once_then_ok(ResponseTemplate::new(200).set_delay(Duration::from_secs(2))).await;
