@@ -101,6 +101,63 @@ pub struct MemoryDedup {
     seed: u64,
 }
 
+/// Prefix of the temporary spill directories: `destkit-dedup-<pid>-<random>`.
+const SPILL_PREFIX: &str = "destkit-dedup-";
+
+/// A new temporary spill directory named after this process, after removing those of processes
+/// that are gone (a killed process cannot remove its own).
+fn new_spill_dir() -> std::io::Result<tempfile::TempDir> {
+    let root = std::env::temp_dir();
+    remove_stale_spill_dirs(&root, process_alive);
+    tempfile::Builder::new()
+        .prefix(&format!("{SPILL_PREFIX}{}-", std::process::id()))
+        .tempdir_in(root)
+}
+
+/// Remove the spill directories under `root` whose process is not `alive`; returns how many.
+/// Directories of live processes, of this one, and names without a process id are left alone.
+fn remove_stale_spill_dirs(root: &std::path::Path, alive: impl Fn(u32) -> bool) -> usize {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    let me = std::process::id();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SPILL_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me || alive(pid) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => {
+                removed += 1;
+                tracing::info!(path = %entry.path().display(), "dedup: removed the spill directory of a process that is gone");
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, path = %entry.path().display(), "dedup: cannot remove a stale spill directory")
+            }
+        }
+    }
+    removed
+}
+
+/// Whether process `pid` runs. Only Linux can tell (`/proc`); elsewhere every process counts as
+/// running, so nothing is removed.
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        std::path::Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
 impl std::fmt::Debug for MemoryDedup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryDedup")
@@ -179,7 +236,7 @@ impl MemoryDedup {
     fn spill(&mut self) {
         let dir = match &self.spill_dir {
             Some(d) => d.clone(),
-            None => match tempfile::Builder::new().prefix("destkit-dedup-").tempdir() {
+            None => match new_spill_dir() {
                 Ok(t) => {
                     let p = t.path().to_path_buf();
                     self.spill_dir = Some(p.clone());
@@ -433,8 +490,52 @@ mod tests {
             .path()
             .to_path_buf();
         assert!(files_in(&dir) > 0);
+        let name = dir.file_name().unwrap().to_str().unwrap().to_string();
+        assert!(
+            name.starts_with(&format!("destkit-dedup-{}-", std::process::id())),
+            "{name}"
+        );
         drop(d);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn spill_directories_of_processes_that_are_gone_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let make = |name: &str| {
+            let p = root.path().join(name);
+            std::fs::create_dir(&p).unwrap();
+            std::fs::write(p.join("dedup-1-7.ids"), b"12345678").unwrap();
+            p
+        };
+        let me = std::process::id();
+        let dead = make("destkit-dedup-4000001-aB3x");
+        let live = make("destkit-dedup-4000002-Zq9w");
+        let mine = make(&format!("destkit-dedup-{me}-k2Lm"));
+        let old_style = make("destkit-dedup-Xy12ab");
+        let other = make("some-other-dir-4000001-x");
+        std::fs::write(root.path().join("destkit-dedup-4000003-file"), b"x").unwrap();
+        let alive = |pid: u32| pid == 4_000_002;
+        assert_eq!(remove_stale_spill_dirs(root.path(), alive), 1);
+        assert!(!dead.exists(), "its process is gone");
+        for kept in [&live, &mine, &old_style, &other] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
+        assert!(
+            root.path().join("destkit-dedup-4000003-file").exists(),
+            "not a directory"
+        );
+        // a missing root is no error
+        assert_eq!(remove_stale_spill_dirs(&root.path().join("nope"), alive), 0);
+    }
+
+    #[test]
+    fn this_process_counts_as_alive() {
+        assert!(process_alive(std::process::id()));
+        if cfg!(target_os = "linux") {
+            // pid_max is at most 2^22 on Linux
+            assert!(!process_alive(4_194_305));
+        }
     }
 
     #[test]
