@@ -138,7 +138,7 @@ pub async fn configure_or_mock(
 ) -> Result<(Arc<dyn DynDestination>, Option<MockPartner>), String> {
     let entry = entry(slug)?;
     if use_mock {
-        let mock = (entry.start_mock)().await;
+        let mock = (entry.start_mock)(spec_tests::mock::Recording::Off).await;
         let settings = merge(mock.settings.clone(), user);
         let dest = configure(entry, settings, env, None).map_err(|e| format!("{slug}: {e}"))?;
         return Ok((dest, Some(mock)));

@@ -34,7 +34,7 @@ fn mapping(c: &mut Criterion) {
     let mut g = c.benchmark_group("map");
     g.throughput(Throughput::Elements(prepared.len() as u64));
     for entry in destinations::registry::all() {
-        let mock = rt.block_on((entry.start_mock)());
+        let mock = rt.block_on((entry.start_mock)(spec_tests::mock::Recording::Off));
         let mut settings = mock.settings.clone();
         if PINNED_NOW.contains(&entry.slug) {
             settings["now"] = "2026-03-14T12:00:00Z".into();

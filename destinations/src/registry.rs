@@ -5,7 +5,7 @@
 
 use destination_kit::{DynDestination, SettingsError};
 use futures::future::BoxFuture;
-use spec_tests::mock::MockPartner;
+use spec_tests::mock::{MockPartner, Recording};
 use std::sync::Arc;
 
 /// Parse and validate settings JSON, optionally replacing the base URL, into a destination.
@@ -21,8 +21,10 @@ pub struct Entry {
     pub name: &'static str,
     /// Parse and validate settings JSON, optionally replacing the base URL (`--endpoint`).
     pub configure: ConfigureFn,
-    /// Start the destination's mock partner on 127.0.0.1 (with settings pointing at it).
-    pub start_mock: fn() -> BoxFuture<'static, MockPartner>,
+    /// Start the destination's mock partner on 127.0.0.1 (with settings pointing at it),
+    /// keeping what it receives or not ([`Recording::Off`] for a partner that takes a real
+    /// stream, such as `destkit deliver`'s embedded one).
+    pub start_mock: fn(Recording) -> BoxFuture<'static, MockPartner>,
 }
 
 impl std::fmt::Debug for Entry {

@@ -7,7 +7,7 @@ use spec_tests::{Report, Suite};
 /// Run the suite for `slug` against its own mock partner.
 async fn run(slug: &str) -> Report {
     let entry = registry::find(slug).unwrap_or_else(|| panic!("`{slug}` is not in the registry"));
-    let mock = (entry.start_mock)().await;
+    let mock = (entry.start_mock)(spec_tests::mock::Recording::On).await;
     let started = std::time::Instant::now();
     let report = Suite::from_configure(entry.configure)
         .against(mock)

@@ -26,7 +26,7 @@ fn events(n: usize) -> String {
 async fn the_registry_mock_receives_each_event_as_sent() {
     let entry = registry::find("webhook").expect("webhook is registered");
     assert_eq!(entry.name, "Webhook");
-    let mock = (entry.start_mock)().await;
+    let mock = (entry.start_mock)(spec_tests::mock::Recording::On).await;
     let dest = (entry.configure)(mock.settings.clone(), None).unwrap();
     let rt = Runtime::new(dest, DeliveryConfig::default());
     let input = events(3);

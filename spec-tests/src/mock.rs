@@ -27,3 +27,48 @@ impl MockPartner {
         self.server.received_requests().await.unwrap_or_default()
     }
 }
+
+/// Whether a mock partner keeps what it receives.
+///
+/// Tests and the conformance suite read back every request ([`MockPartner::received`]) and every
+/// accepted payload (each mock's own accessors), so they keep them. An embedded partner that
+/// takes a real stream (`destkit deliver` without `--endpoint`, `destkit mock`) must not: a
+/// copy of every request is memory that grows with the stream, about a kilobyte per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Recording {
+    /// Keep every request and accepted payload.
+    #[default]
+    On,
+    /// Keep none; answers, state the partner's behaviour needs (ids it de-duplicates, users it
+    /// knows) and counts are unchanged.
+    Off,
+}
+
+impl Recording {
+    /// Whether requests and payloads are kept.
+    pub fn is_on(self) -> bool {
+        self == Recording::On
+    }
+}
+
+/// A wiremock server on 127.0.0.1 that records requests or not.
+///
+/// ```
+/// use spec_tests::mock::{server, Recording};
+/// let rt = tokio::runtime::Runtime::new().unwrap();
+/// rt.block_on(async {
+///     let s = server(Recording::Off).await;
+///     assert!(s.received_requests().await.is_none(), "nothing is kept");
+/// });
+/// ```
+pub async fn server(recording: Recording) -> wiremock::MockServer {
+    match recording {
+        Recording::On => wiremock::MockServer::start().await,
+        Recording::Off => {
+            wiremock::MockServer::builder()
+                .disable_request_recording()
+                .start()
+                .await
+        }
+    }
+}

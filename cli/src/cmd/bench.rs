@@ -163,7 +163,7 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
         .len();
 
     // Settings: the mock partner's (fake credentials), plus the user's, pointed at the sink.
-    let mock = (entry.start_mock)().await;
+    let mock = (entry.start_mock)(spec_tests::mock::Recording::Off).await;
     let mut settings = mock.settings.clone();
     if entry.slug == "ga4"
         && let Some(s) = settings.as_object_mut()

@@ -45,7 +45,7 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let report = rt.block_on(async {
-        let mock = (entry.start_mock)().await;
+        let mock = (entry.start_mock)(spec_tests::mock::Recording::On).await;
         Suite::from_configure(entry.configure)
             .against(mock)
             .run()

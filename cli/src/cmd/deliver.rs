@@ -138,7 +138,7 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
     // Without --endpoint, the destination's mock partner, in-process.
     let mock = match &args.endpoint {
         Some(_) => None,
-        None => Some((entry.start_mock)().await),
+        None => Some((entry.start_mock)(spec_tests::mock::Recording::Off).await),
     };
     let (base, endpoint) = match &mock {
         Some(m) => (m.settings.clone(), m.uri()),

@@ -73,7 +73,7 @@ pub fn run(args: Args) -> ExitCode {
             }
         };
         let stop = crate::cmd::replay::stop_signal();
-        let mock = (entry.start_mock)().await;
+        let mock = (entry.start_mock)(spec_tests::mock::Recording::Off).await;
         let front = format!("http://{addr}");
         let settings = repoint(&mock.settings, &mock.uri(), &front);
         println!("mock partner for {} listening on {front}", entry.slug);

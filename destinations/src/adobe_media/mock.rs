@@ -19,11 +19,11 @@
 //!   (500 by default body `Internal Server Error`).
 
 use serde_json::{Map, Value, json};
-use spec_tests::mock::MockPartner;
+use spec_tests::mock::{MockPartner, Recording};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
+use wiremock::{Mock, Request, Respond, ResponseTemplate, matchers::any};
 
 /// The tracking server in the mock's settings.
 pub const TRACKING_SERVER: &str = "example.sc.omtrdc.net";
@@ -108,13 +108,23 @@ pub struct AdobeMediaMock {
 /// `2026-03-14T09:31:00Z` and `max_event_age_secs` to 3600, so the canonical fixtures (whose
 /// video session runs 09:19–09:30 that day) are live for the age check.
 pub async fn start() -> MockPartner {
-    AdobeMediaMock::start().await.into_partner()
+    start_with(Recording::On).await
+}
+
+/// [`start`], keeping what it receives or not (see [`Recording`]).
+pub async fn start_with(recording: Recording) -> MockPartner {
+    AdobeMediaMock::start_with(recording).await.into_partner()
 }
 
 impl AdobeMediaMock {
     /// Start the mock on 127.0.0.1.
     pub async fn start() -> AdobeMediaMock {
-        let server = MockServer::start().await;
+        AdobeMediaMock::start_with(Recording::On).await
+    }
+
+    /// [`AdobeMediaMock::start`], keeping requests and accepted payloads or not (see [`Recording`]).
+    pub async fn start_with(recording: Recording) -> AdobeMediaMock {
+        let server = spec_tests::mock::server(recording).await;
         let state = Arc::new(Mutex::new(State::default()));
         Mock::given(any())
             .respond_with(Responder {

@@ -19,12 +19,12 @@
 
 use super::mapping::INVALID_IDS;
 use serde_json::{Map, Value, json};
-use spec_tests::mock::MockPartner;
+use spec_tests::mock::{MockPartner, Recording};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
 /// The fake API key the mock expects.
 pub const API_KEY: &str = "mock-amplitude-api-key";
@@ -45,8 +45,13 @@ enum Fault {
 struct State {
     faults: VecDeque<Fault>,
     latency: Option<Duration>,
+    /// Keep accepted payloads (`ingested`, `group_identifications`, `mappings`).
+    journal: bool,
     ingested: Vec<Value>,
-    seen: HashSet<(String, String)>,
+    /// Events accepted (kept or not).
+    accepted: usize,
+    /// Amplitude's dedup key, (device or user id, insert_id), hashed: 8 bytes an event.
+    seen: HashSet<u64>,
     duplicates: usize,
     group_identifications: Vec<Value>,
     mappings: Vec<Value>,
@@ -220,11 +225,13 @@ fn httpapi(st: &mut State, req: &Request) -> ResponseTemplate {
             .get("device_id")
             .or_else(|| e.get("user_id"))
             .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let iid = e["insert_id"].as_str().unwrap_or("").to_string();
-        if st.seen.insert((who, iid)) {
-            st.ingested.push(e.clone());
+            .unwrap_or("");
+        let iid = e["insert_id"].as_str().unwrap_or("");
+        if st.seen.insert(dedup_key(who, iid)) {
+            st.accepted += 1;
+            if st.journal {
+                st.ingested.push(e.clone());
+            }
         } else {
             st.duplicates += 1;
         }
@@ -235,6 +242,16 @@ fn httpapi(st: &mut State, req: &Request) -> ResponseTemplate {
         "payload_size_bytes": req.body.len(),
         "server_upload_time": now_ms(),
     }))
+}
+
+/// The dedup key of an event: a hash of who and insert_id (length-prefixed, so `("ab", "c")` and
+/// `("a", "bc")` differ).
+fn dedup_key(who: &str, insert_id: &str) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&(who.len() as u64).to_le_bytes());
+    h.update(who.as_bytes());
+    h.update(insert_id.as_bytes());
+    h.digest()
 }
 
 fn form_api(st: &mut State, req: &Request, field: &str) -> ResponseTemplate {
@@ -269,10 +286,12 @@ fn form_api(st: &mut State, req: &Request, field: &str) -> ResponseTemplate {
             return ResponseTemplate::new(400).set_body_string("missing_event");
         }
     }
-    if field == "identification" {
-        st.group_identifications.extend(items);
-    } else {
-        st.mappings.extend(items);
+    if st.journal {
+        if field == "identification" {
+            st.group_identifications.extend(items);
+        } else {
+            st.mappings.extend(items);
+        }
     }
     ResponseTemplate::new(200).set_body_string("success")
 }
@@ -287,8 +306,16 @@ pub struct AmplitudeMock {
 impl AmplitudeMock {
     /// Start the mock on 127.0.0.1; its settings point at it with the expected key.
     pub async fn start() -> AmplitudeMock {
-        let server = MockServer::start().await;
-        let state = Arc::new(Mutex::new(State::default()));
+        AmplitudeMock::start_with(Recording::On).await
+    }
+
+    /// [`AmplitudeMock::start`], keeping requests and accepted payloads or not (see [`Recording`]).
+    pub async fn start_with(recording: Recording) -> AmplitudeMock {
+        let server = spec_tests::mock::server(recording).await;
+        let state = Arc::new(Mutex::new(State {
+            journal: recording.is_on(),
+            ..State::default()
+        }));
         for (p, api) in [
             ("/2/httpapi", Api::Http),
             ("/groupidentify", Api::GroupIdentify),
@@ -343,7 +370,13 @@ impl AmplitudeMock {
         self
     }
 
-    /// Events accepted so far (first copy of each `insert_id` per device or user).
+    /// How many events were accepted (first copies), kept or not (see [`Recording`]).
+    pub fn accepted(&self) -> usize {
+        self.state.lock().expect("mock state").accepted
+    }
+
+    /// Events accepted so far (first copy of each `insert_id` per device or user); empty when
+    /// started with [`Recording::Off`].
     pub fn ingested(&self) -> Vec<Value> {
         self.state.lock().expect("mock state").ingested.clone()
     }
@@ -380,5 +413,10 @@ impl AmplitudeMock {
 
 /// Start a mock Amplitude and return it with settings pointing at it.
 pub async fn start() -> MockPartner {
-    AmplitudeMock::start().await.into_partner()
+    start_with(Recording::On).await
+}
+
+/// [`start`], keeping what it receives or not (see [`Recording`]).
+pub async fn start_with(recording: Recording) -> MockPartner {
+    AmplitudeMock::start_with(recording).await.into_partner()
 }

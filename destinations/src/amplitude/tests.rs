@@ -413,6 +413,33 @@ async fn mock_validates_like_amplitude() {
     );
 }
 
+#[tokio::test]
+async fn a_mock_that_keeps_nothing_answers_and_deduplicates_the_same() {
+    use spec_tests::mock::Recording;
+    let m = mock::AmplitudeMock::start_with(Recording::Off).await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/2/httpapi", m.partner.uri());
+    let body = json!({"api_key": mock::API_KEY, "events": [
+        {"event_type": "a", "user_id": "user-0001", "time": 1, "insert_id": "i0"},
+        {"event_type": "a", "user_id": "user-0001", "time": 1, "insert_id": "i0"},
+        {"event_type": "a", "user_id": "user-0002", "time": 1, "insert_id": "i0"}
+    ]});
+    for _ in 0..2 {
+        let r = http.post(&url).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap()["events_ingested"], 3);
+    }
+    // the same dedup key (who, insert_id) as a kept mock: two first copies, four duplicates
+    assert_eq!((m.accepted(), m.duplicates()), (2, 4));
+    assert!(m.ingested().is_empty(), "nothing kept");
+    assert!(m.partner.received().await.is_empty(), "no request kept");
+    let kept = mock::AmplitudeMock::start().await;
+    let url = format!("{}/2/httpapi", kept.partner.uri());
+    http.post(&url).json(&body).send().await.unwrap();
+    assert_eq!((kept.accepted(), kept.ingested().len()), (2, 2));
+    assert_eq!(kept.partner.received().await.len(), 1);
+}
+
 /// The coverage table in the module doc, computed from the canonical fixtures.
 #[test]
 fn coverage_matches_the_documented_table() {

@@ -22,12 +22,12 @@ use super::mapping::{ECOMMERCE, MONEY, PRODUCT_OPTIONAL, PRODUCT_REQUIRED};
 use super::request::PARTS;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use spec_tests::mock::MockPartner;
+use spec_tests::mock::{MockPartner, Recording};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
 /// The fake REST API key the mock accepts.
 pub const API_KEY: &str = "braze-test-rest-key";
@@ -64,13 +64,23 @@ pub struct BrazeMock {
 
 /// Start a mock Braze and return it with settings pointing at it (fake key).
 pub async fn start() -> MockPartner {
-    BrazeMock::start().await.into_partner()
+    start_with(Recording::On).await
+}
+
+/// [`start`], keeping what it receives or not (see [`Recording`]).
+pub async fn start_with(recording: Recording) -> MockPartner {
+    BrazeMock::start_with(recording).await.into_partner()
 }
 
 impl BrazeMock {
     /// Start the mock on 127.0.0.1.
     pub async fn start() -> BrazeMock {
-        let server = MockServer::start().await;
+        BrazeMock::start_with(Recording::On).await
+    }
+
+    /// [`BrazeMock::start`], keeping requests and accepted payloads or not (see [`Recording`]).
+    pub async fn start_with(recording: Recording) -> BrazeMock {
+        let server = spec_tests::mock::server(recording).await;
         let state = Arc::new(Mutex::new(State::default()));
         Mock::given(any())
             .respond_with(Responder(state.clone()))

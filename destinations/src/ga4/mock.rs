@@ -19,12 +19,12 @@ use super::mapping::{
     RESERVED_PREFIXES,
 };
 use serde_json::{Value, json};
-use spec_tests::mock::MockPartner;
+use spec_tests::mock::{MockPartner, Recording};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
 /// The measurement id the mock's settings use.
 pub const MEASUREMENT_ID: &str = "G-MOCK000001";
@@ -359,7 +359,12 @@ pub struct Ga4Mock {
 impl Ga4Mock {
     /// Start the mock on 127.0.0.1; its settings point at it with `validate: true`.
     pub async fn start() -> Ga4Mock {
-        let server = MockServer::start().await;
+        Ga4Mock::start_with(Recording::On).await
+    }
+
+    /// [`Ga4Mock::start`], keeping requests and accepted payloads or not (see [`Recording`]).
+    pub async fn start_with(recording: Recording) -> Ga4Mock {
+        let server = spec_tests::mock::server(recording).await;
         let state = Arc::new(Mutex::new(State::default()));
         Mock::given(method("POST"))
             .and(path("/mp/collect"))
@@ -442,5 +447,10 @@ impl Ga4Mock {
 
 /// Start a mock GA4 (validation mode) and return it with settings pointing at it.
 pub async fn start() -> MockPartner {
-    Ga4Mock::start().await.into_partner()
+    start_with(Recording::On).await
+}
+
+/// [`start`], keeping what it receives or not (see [`Recording`]).
+pub async fn start_with(recording: Recording) -> MockPartner {
+    Ga4Mock::start_with(recording).await.into_partner()
 }

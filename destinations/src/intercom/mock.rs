@@ -21,11 +21,11 @@
 //! ```
 
 use serde_json::{Value, json};
-use spec_tests::mock::MockPartner;
+use spec_tests::mock::{MockPartner, Recording};
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
+use wiremock::{Mock, Request, Respond, ResponseTemplate, matchers::any};
 
 /// The fake access token the mock accepts.
 pub const TOKEN: &str = "intercom-test-token";
@@ -64,6 +64,8 @@ pub struct Contact {
 
 #[derive(Default)]
 struct State {
+    /// Keep accepted data events (`events`).
+    journal: bool,
     faults: VecDeque<Fault>,
     unknown_users: HashSet<String>,
     search_lag: usize,
@@ -82,14 +84,27 @@ pub struct IntercomMock {
 
 /// Start a mock Intercom (no faults) and return it as a [`MockPartner`].
 pub async fn start() -> MockPartner {
-    IntercomMock::start().await.into_partner()
+    start_with(Recording::On).await
+}
+
+/// [`start`], keeping what it receives or not (see [`Recording`]).
+pub async fn start_with(recording: Recording) -> MockPartner {
+    IntercomMock::start_with(recording).await.into_partner()
 }
 
 impl IntercomMock {
     /// Start the mock on 127.0.0.1 with no faults.
     pub async fn start() -> IntercomMock {
-        let server = MockServer::start().await;
-        let state = Arc::new(Mutex::new(State::default()));
+        IntercomMock::start_with(Recording::On).await
+    }
+
+    /// [`IntercomMock::start`], keeping requests and accepted payloads or not (see [`Recording`]).
+    pub async fn start_with(recording: Recording) -> IntercomMock {
+        let server = spec_tests::mock::server(recording).await;
+        let state = Arc::new(Mutex::new(State {
+            journal: recording.is_on(),
+            ..State::default()
+        }));
         Mock::given(any())
             .respond_with(Responder {
                 state: state.clone(),
@@ -401,7 +416,9 @@ fn post_event(st: &mut State, body: Value) -> ResponseTemplate {
             }
         }
     }
-    st.events.push(body);
+    if st.journal {
+        st.events.push(body);
+    }
     ResponseTemplate::new(202)
 }
 

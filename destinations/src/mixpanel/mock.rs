@@ -22,12 +22,12 @@ use super::mapping::{INVALID_IDS, is_valid_insert_id};
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
-use spec_tests::mock::MockPartner;
+use spec_tests::mock::{MockPartner, Recording};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
 
 /// The fake project token the mock accepts.
 pub const TOKEN: &str = "mp-test-token";
@@ -61,13 +61,23 @@ pub struct MixpanelMock {
 
 /// Start a mock Mixpanel and return it with settings pointing at it (fake credentials).
 pub async fn start() -> MockPartner {
-    MixpanelMock::start().await.into_partner()
+    start_with(Recording::On).await
+}
+
+/// [`start`], keeping what it receives or not (see [`Recording`]).
+pub async fn start_with(recording: Recording) -> MockPartner {
+    MixpanelMock::start_with(recording).await.into_partner()
 }
 
 impl MixpanelMock {
     /// Start the mock on 127.0.0.1.
     pub async fn start() -> MixpanelMock {
-        let server = MockServer::start().await;
+        MixpanelMock::start_with(Recording::On).await
+    }
+
+    /// [`MixpanelMock::start`], keeping requests and accepted payloads or not (see [`Recording`]).
+    pub async fn start_with(recording: Recording) -> MixpanelMock {
+        let server = spec_tests::mock::server(recording).await;
         let state = Arc::new(Mutex::new(State::default()));
         Mock::given(any())
             .respond_with(Responder(state.clone()))

@@ -163,8 +163,10 @@ pub fn configure(
     Ok(destination_kit::Configured::from_json(Mixpanel, settings, endpoint)?.into_dyn())
 }
 
-fn start_mock() -> futures::future::BoxFuture<'static, spec_tests::mock::MockPartner> {
-    Box::pin(mock::start())
+fn start_mock(
+    recording: spec_tests::mock::Recording,
+) -> futures::future::BoxFuture<'static, spec_tests::mock::MockPartner> {
+    Box::pin(mock::start_with(recording))
 }
 
 /// The registry entry.
