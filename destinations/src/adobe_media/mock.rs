@@ -19,11 +19,11 @@
 //!   (500 by default body `Internal Server Error`).
 
 use serde_json::{Map, Value, json};
-use spec_tests::mock::{MockPartner, Recording};
+use spec_tests::mock::{Answer, MockPartner, Partner, Recording, Route};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use wiremock::{Mock, Request, Respond, ResponseTemplate, matchers::any};
+use wiremock::Request;
 
 /// The tracking server in the mock's settings.
 pub const TRACKING_SERVER: &str = "example.sc.omtrdc.net";
@@ -124,26 +124,22 @@ impl AdobeMediaMock {
 
     /// [`AdobeMediaMock::start`], keeping requests and accepted payloads or not (see [`Recording`]).
     pub async fn start_with(recording: Recording) -> AdobeMediaMock {
-        let server = spec_tests::mock::server(recording).await;
         let state = Arc::new(Mutex::new(State::default()));
-        Mock::given(any())
-            .respond_with(Responder {
-                state: state.clone(),
+        let routes = vec![Route::any(Responder {
+            state: state.clone(),
+        })];
+        let partner = MockPartner::start(recording, routes, |uri| {
+            json!({
+                "endpoint": uri,
+                "tracking_server": TRACKING_SERVER,
+                "report_suite": REPORT_SUITE,
+                "marketing_cloud_org_id": ORG_ID,
+                "now": "2026-03-14T09:31:00Z",
+                "max_event_age_secs": 3600,
             })
-            .mount(&server)
-            .await;
-        let settings = json!({
-            "endpoint": server.uri(),
-            "tracking_server": TRACKING_SERVER,
-            "report_suite": REPORT_SUITE,
-            "marketing_cloud_org_id": ORG_ID,
-            "now": "2026-03-14T09:31:00Z",
-            "max_event_age_secs": 3600,
-        });
-        AdobeMediaMock {
-            partner: MockPartner::new(server, settings),
-            state,
-        }
+        })
+        .await;
+        AdobeMediaMock { partner, state }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -230,12 +226,12 @@ struct Responder {
     state: Arc<Mutex<State>>,
 }
 
-fn bad(msg: impl Into<String>) -> ResponseTemplate {
-    ResponseTemplate::new(400).set_body_string(msg.into())
+fn bad(msg: impl Into<String>) -> Answer {
+    Answer::new(400).set_body_string(msg.into())
 }
 
-impl Respond for Responder {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
+impl Partner for Responder {
+    fn answer(&self, req: &Request) -> Answer {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let resp = answer(&mut st, req).insert_header("access-control-allow-origin", "*");
         match st.latency {
@@ -245,21 +241,21 @@ impl Respond for Responder {
     }
 }
 
-fn answer(st: &mut State, req: &Request) -> ResponseTemplate {
+fn answer(st: &mut State, req: &Request) -> Answer {
     if let Some(Some(status)) = st.faults.pop_front() {
         let body = if status >= 500 {
             "Internal Server Error"
         } else {
             "Scripted fault"
         };
-        let resp = ResponseTemplate::new(status).set_body_string(body);
+        let resp = Answer::new(status).set_body_string(body);
         return match (status, st.retry_after.pop_front()) {
             (429, Some(secs)) => resp.insert_header("retry-after", secs.to_string().as_str()),
             _ => resp,
         };
     }
     if req.method != http::Method::POST {
-        return ResponseTemplate::new(405);
+        return Answer::new(405);
     }
     let segs: Vec<&str> = req
         .url
@@ -270,7 +266,7 @@ fn answer(st: &mut State, req: &Request) -> ResponseTemplate {
     let sid = match segs.as_slice() {
         ["api", "v1", "sessions"] => None,
         ["api", "v1", "sessions", sid, "events"] => Some(sid.to_string()),
-        _ => return ResponseTemplate::new(404).set_body_string("Not Found"),
+        _ => return Answer::new(404).set_body_string("Not Found"),
     };
     if !req
         .headers
@@ -303,15 +299,14 @@ fn answer(st: &mut State, req: &Request) -> ResponseTemplate {
                 events: Vec::new(),
                 closed: false,
             });
-            ResponseTemplate::new(201)
-                .insert_header("location", format!("/api/v1/sessions/{sid}").as_str())
+            Answer::new(201).insert_header("location", format!("/api/v1/sessions/{sid}").as_str())
         }
         Some(sid) => {
             let Some(s) = st.sessions.iter_mut().find(|s| s.sid == sid) else {
-                return ResponseTemplate::new(404).set_body_string("session not found");
+                return Answer::new(404).set_body_string("session not found");
             };
             if s.closed {
-                return ResponseTemplate::new(410).set_body_string("session closed");
+                return Answer::new(410).set_body_string("session closed");
             }
             if event_type == "sessionStart" {
                 return bad("sessionStart goes to /api/v1/sessions");
@@ -327,7 +322,7 @@ fn answer(st: &mut State, req: &Request) -> ResponseTemplate {
                 s.closed = true;
             }
             s.events.push(body);
-            ResponseTemplate::new(204)
+            Answer::new(204)
         }
     }
 }

@@ -19,12 +19,11 @@
 
 use super::mapping::INVALID_IDS;
 use serde_json::{Map, Value, json};
-use spec_tests::mock::{MockPartner, Recording};
+use spec_tests::mock::{Answer, MockPartner, Partner, Recording, Route};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, Request, Respond, ResponseTemplate};
+use wiremock::Request;
 
 /// The fake API key the mock expects.
 pub const API_KEY: &str = "mock-amplitude-api-key";
@@ -69,8 +68,8 @@ struct Responder {
     api: Api,
 }
 
-fn err400(body: Value) -> ResponseTemplate {
-    ResponseTemplate::new(400).set_body_json(body)
+fn err400(body: Value) -> Answer {
+    Answer::new(400).set_body_json(body)
 }
 
 fn now_ms() -> u128 {
@@ -80,8 +79,8 @@ fn now_ms() -> u128 {
         .unwrap_or_default()
 }
 
-impl Respond for Responder {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
+impl Partner for Responder {
+    fn answer(&self, req: &Request) -> Answer {
         let mut st = self.state.lock().expect("mock state");
         let fault = match st.faults.front() {
             Some(Fault::Reject(_) | Fault::Silence(_)) if self.api != Api::Http => None,
@@ -89,9 +88,9 @@ impl Respond for Responder {
             None => None,
         };
         let mut rt = match fault {
-            Some(Fault::Status(code)) => ResponseTemplate::new(code),
+            Some(Fault::Status(code)) => Answer::new(code),
             Some(Fault::Throttle(after)) => {
-                let r = ResponseTemplate::new(429).set_body_json(json!({
+                let r = Answer::new(429).set_body_json(json!({
                     "code": 429,
                     "error": "Too many requests for some devices and users",
                     "eps_threshold": 30,
@@ -141,7 +140,7 @@ fn good_id(v: Option<&Value>, min: usize) -> bool {
     }
 }
 
-fn httpapi(st: &mut State, req: &Request) -> ResponseTemplate {
+fn httpapi(st: &mut State, req: &Request) -> Answer {
     let ct = req
         .headers
         .get("content-type")
@@ -170,8 +169,7 @@ fn httpapi(st: &mut State, req: &Request) -> ResponseTemplate {
         );
     };
     if events.len() > MAX_EVENTS || req.body.len() >= MAX_BODY {
-        return ResponseTemplate::new(413)
-            .set_body_json(json!({"code": 413, "error": "Payload too large"}));
+        return Answer::new(413).set_body_json(json!({"code": 413, "error": "Payload too large"}));
     }
     let min = body
         .get("options")
@@ -236,7 +234,7 @@ fn httpapi(st: &mut State, req: &Request) -> ResponseTemplate {
             st.duplicates += 1;
         }
     }
-    ResponseTemplate::new(200).set_body_json(json!({
+    Answer::new(200).set_body_json(json!({
         "code": 200,
         "events_ingested": events.len(),
         "payload_size_bytes": req.body.len(),
@@ -254,7 +252,7 @@ fn dedup_key(who: &str, insert_id: &str) -> u64 {
     h.digest()
 }
 
-fn form_api(st: &mut State, req: &Request, field: &str) -> ResponseTemplate {
+fn form_api(st: &mut State, req: &Request, field: &str) -> Answer {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&req.body)
         .into_owned()
         .collect();
@@ -271,7 +269,7 @@ fn form_api(st: &mut State, req: &Request, field: &str) -> ResponseTemplate {
     let items: Vec<Value> = match get(field).map(serde_json::from_str::<Value>) {
         Some(Ok(Value::Array(a))) if !a.is_empty() => a,
         Some(Ok(v @ Value::Object(_))) => vec![v],
-        _ => return ResponseTemplate::new(400).set_body_string("missing_event"),
+        _ => return Answer::new(400).set_body_string("missing_event"),
     };
     for it in &items {
         let ok = if field == "identification" {
@@ -283,7 +281,7 @@ fn form_api(st: &mut State, req: &Request, field: &str) -> ResponseTemplate {
                     || it.get("unmap") == Some(&Value::Bool(true)))
         };
         if !ok {
-            return ResponseTemplate::new(400).set_body_string("missing_event");
+            return Answer::new(400).set_body_string("missing_event");
         }
     }
     if st.journal {
@@ -293,7 +291,7 @@ fn form_api(st: &mut State, req: &Request, field: &str) -> ResponseTemplate {
             st.mappings.extend(items);
         }
     }
-    ResponseTemplate::new(200).set_body_string("success")
+    Answer::new(200).set_body_string("success")
 }
 
 /// A running mock Amplitude with its fault script.
@@ -311,30 +309,33 @@ impl AmplitudeMock {
 
     /// [`AmplitudeMock::start`], keeping requests and accepted payloads or not (see [`Recording`]).
     pub async fn start_with(recording: Recording) -> AmplitudeMock {
-        let server = spec_tests::mock::server(recording).await;
         let state = Arc::new(Mutex::new(State {
             journal: recording.is_on(),
             ..State::default()
         }));
-        for (p, api) in [
+        let routes = [
             ("/2/httpapi", Api::Http),
             ("/groupidentify", Api::GroupIdentify),
             ("/usermap", Api::UserMap),
-        ] {
-            Mock::given(method("POST"))
-                .and(path(p))
-                .respond_with(Responder {
+        ]
+        .into_iter()
+        .map(|(p, api)| {
+            Route::post(
+                p,
+                Responder {
                     state: state.clone(),
                     api,
-                })
-                .mount(&server)
-                .await;
-        }
-        let settings = json!({ "api_key": API_KEY, "endpoint": server.uri() });
-        AmplitudeMock {
-            partner: MockPartner::new(server, settings),
-            state,
-        }
+                },
+            )
+        })
+        .collect();
+        let partner = MockPartner::start(
+            recording,
+            routes,
+            |uri| json!({ "api_key": API_KEY, "endpoint": uri }),
+        )
+        .await;
+        AmplitudeMock { partner, state }
     }
 
     /// The next `n` requests are answered `status` (no body).

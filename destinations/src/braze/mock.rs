@@ -22,12 +22,11 @@ use super::mapping::{ECOMMERCE, MONEY, PRODUCT_OPTIONAL, PRODUCT_REQUIRED};
 use super::request::PARTS;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use spec_tests::mock::{MockPartner, Recording};
+use spec_tests::mock::{Answer, MockPartner, Partner, Recording, Route};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wiremock::matchers::any;
-use wiremock::{Mock, Request, Respond, ResponseTemplate};
+use wiremock::Request;
 
 /// The fake REST API key the mock accepts.
 pub const API_KEY: &str = "braze-test-rest-key";
@@ -80,17 +79,15 @@ impl BrazeMock {
 
     /// [`BrazeMock::start`], keeping requests and accepted payloads or not (see [`Recording`]).
     pub async fn start_with(recording: Recording) -> BrazeMock {
-        let server = spec_tests::mock::server(recording).await;
         let state = Arc::new(Mutex::new(State::default()));
-        Mock::given(any())
-            .respond_with(Responder(state.clone()))
-            .mount(&server)
-            .await;
-        let settings = json!({"api_key": API_KEY, "rest_endpoint": server.uri()});
-        BrazeMock {
-            partner: MockPartner::new(server, settings),
-            state,
-        }
+        let routes = vec![Route::any(Responder(state.clone()))];
+        let partner = MockPartner::start(
+            recording,
+            routes,
+            |uri| json!({"api_key": API_KEY, "rest_endpoint": uri}),
+        )
+        .await;
+        BrazeMock { partner, state }
     }
 
     fn with(self, f: impl FnOnce(&mut State)) -> Self {
@@ -185,8 +182,8 @@ impl BrazeMock {
 
 struct Responder(Arc<Mutex<State>>);
 
-impl Respond for Responder {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
+impl Partner for Responder {
+    fn answer(&self, req: &Request) -> Answer {
         let mut st = self.0.lock().expect("mock state");
         let latency = st.latency;
         let reset = st.now().timestamp() + 3;
@@ -207,8 +204,8 @@ impl Respond for Responder {
     }
 }
 
-fn message(status: u16, msg: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_json(json!({"message": msg}))
+fn message(status: u16, msg: &str) -> Answer {
+    Answer::new(status).set_body_json(json!({"message": msg}))
 }
 
 fn has_identifier(o: &Map<String, Value>) -> bool {
@@ -358,7 +355,7 @@ impl State {
         self.now.unwrap_or_else(Utc::now)
     }
 
-    fn handle(&mut self, req: &Request) -> ResponseTemplate {
+    fn handle(&mut self, req: &Request) -> Answer {
         self.last_was_throttle = false;
         if let Some(f) = self.faults.pop_front() {
             return match f {
@@ -371,8 +368,8 @@ impl State {
                 }
                 Fault::ThrottleRetryAfter(secs) => message(429, "API rate limit exceeded")
                     .insert_header("Retry-After", secs.to_string().as_str()),
-                Fault::Queued => ResponseTemplate::new(202).set_body_json(json!({"message": "queued"})),
-                Fault::Fatal => ResponseTemplate::new(201).set_body_json(json!({
+                Fault::Queued => Answer::new(202).set_body_json(json!({"message": "queued"})),
+                Fault::Fatal => Answer::new(201).set_body_json(json!({
                     "message": "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields.",
                     "errors": [{"type": "injected fatal error"}],
                 })),
@@ -397,7 +394,7 @@ impl State {
         }
     }
 
-    fn track(&mut self, req: &Request) -> ResponseTemplate {
+    fn track(&mut self, req: &Request) -> Answer {
         let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&req.body) else {
             return message(400, "Invalid JSON: expected an object");
         };
@@ -409,7 +406,7 @@ impl State {
                 Some(_) => return message(400, &format!("'{part}' must be an array")),
             }
             if arrays[i].len() > MAX_PER_KIND {
-                return ResponseTemplate::new(400).set_body_json(json!({
+                return Answer::new(400).set_body_json(json!({
                     "message": "Max Input Length Exceeded",
                     "errors": [{"type": format!("'{part}' holds {} objects; at most {MAX_PER_KIND}", arrays[i].len())}],
                 }));
@@ -458,10 +455,10 @@ impl State {
         if !errors.is_empty() {
             out.insert("errors".into(), Value::Array(errors));
         }
-        ResponseTemplate::new(201).set_body_json(Value::Object(out))
+        Answer::new(201).set_body_json(Value::Object(out))
     }
 
-    fn merge(&mut self, req: &Request) -> ResponseTemplate {
+    fn merge(&mut self, req: &Request) -> Answer {
         let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
             return message(400, "Invalid JSON");
         };
@@ -485,6 +482,6 @@ impl State {
             );
         }
         self.merged += updates.len();
-        ResponseTemplate::new(202).set_body_json(json!({"message": "success"}))
+        Answer::new(202).set_body_json(json!({"message": "success"}))
     }
 }

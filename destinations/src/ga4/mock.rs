@@ -19,12 +19,11 @@ use super::mapping::{
     RESERVED_PREFIXES,
 };
 use serde_json::{Value, json};
-use spec_tests::mock::{MockPartner, Recording};
+use spec_tests::mock::{Answer, MockPartner, Partner, Recording, Route};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, Request, Respond, ResponseTemplate};
+use wiremock::Request;
 
 /// The measurement id the mock's settings use.
 pub const MEASUREMENT_ID: &str = "G-MOCK000001";
@@ -51,13 +50,13 @@ struct Responder {
     debug: bool,
 }
 
-impl Respond for Responder {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
+impl Partner for Responder {
+    fn answer(&self, req: &Request) -> Answer {
         let mut st = self.state.lock().expect("mock state");
         let mut rt = match st.faults.pop_front() {
-            Some(Fault::Status(code)) => ResponseTemplate::new(code),
+            Some(Fault::Status(code)) => Answer::new(code),
             Some(Fault::Throttle(after)) => {
-                let r = ResponseTemplate::new(429);
+                let r = Answer::new(429);
                 match after {
                     Some(a) => r.insert_header("retry-after", a.to_string().as_str()),
                     None => r,
@@ -73,10 +72,9 @@ impl Respond for Responder {
                     st.bad_secret += 1;
                 }
                 if self.debug {
-                    ResponseTemplate::new(200)
-                        .set_body_json(json!({ "validationMessages": validate(req) }))
+                    Answer::new(200).set_body_json(json!({ "validationMessages": validate(req) }))
                 } else {
-                    ResponseTemplate::new(204)
+                    Answer::new(204)
                 }
             }
         };
@@ -364,34 +362,33 @@ impl Ga4Mock {
 
     /// [`Ga4Mock::start`], keeping requests and accepted payloads or not (see [`Recording`]).
     pub async fn start_with(recording: Recording) -> Ga4Mock {
-        let server = spec_tests::mock::server(recording).await;
         let state = Arc::new(Mutex::new(State::default()));
-        Mock::given(method("POST"))
-            .and(path("/mp/collect"))
-            .respond_with(Responder {
-                state: state.clone(),
-                debug: false,
+        let routes = vec![
+            Route::post(
+                "/mp/collect",
+                Responder {
+                    state: state.clone(),
+                    debug: false,
+                },
+            ),
+            Route::post(
+                "/debug/mp/collect",
+                Responder {
+                    state: state.clone(),
+                    debug: true,
+                },
+            ),
+        ];
+        let partner = MockPartner::start(recording, routes, |uri| {
+            json!({
+                "measurement_id": MEASUREMENT_ID,
+                "api_secret": API_SECRET,
+                "endpoint": uri,
+                "validate": true,
             })
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/debug/mp/collect"))
-            .respond_with(Responder {
-                state: state.clone(),
-                debug: true,
-            })
-            .mount(&server)
-            .await;
-        let settings = json!({
-            "measurement_id": MEASUREMENT_ID,
-            "api_secret": API_SECRET,
-            "endpoint": server.uri(),
-            "validate": true,
-        });
-        Ga4Mock {
-            partner: MockPartner::new(server, settings),
-            state,
-        }
+        })
+        .await;
+        Ga4Mock { partner, state }
     }
 
     /// The next `n` requests are answered `status` (no body).

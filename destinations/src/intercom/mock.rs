@@ -21,11 +21,11 @@
 //! ```
 
 use serde_json::{Value, json};
-use spec_tests::mock::{MockPartner, Recording};
+use spec_tests::mock::{Answer, MockPartner, Partner, Recording, Route};
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use wiremock::{Mock, Request, Respond, ResponseTemplate, matchers::any};
+use wiremock::Request;
 
 /// The fake access token the mock accepts.
 pub const TOKEN: &str = "intercom-test-token";
@@ -100,22 +100,20 @@ impl IntercomMock {
 
     /// [`IntercomMock::start`], keeping requests and accepted payloads or not (see [`Recording`]).
     pub async fn start_with(recording: Recording) -> IntercomMock {
-        let server = spec_tests::mock::server(recording).await;
         let state = Arc::new(Mutex::new(State {
             journal: recording.is_on(),
             ..State::default()
         }));
-        Mock::given(any())
-            .respond_with(Responder {
-                state: state.clone(),
-            })
-            .mount(&server)
-            .await;
-        let settings = json!({ "access_token": TOKEN, "endpoint": server.uri() });
-        IntercomMock {
-            partner: MockPartner::new(server, settings),
-            state,
-        }
+        let routes = vec![Route::any(Responder {
+            state: state.clone(),
+        })];
+        let partner = MockPartner::start(
+            recording,
+            routes,
+            |uri| json!({ "access_token": TOKEN, "endpoint": uri }),
+        )
+        .await;
+        IntercomMock { partner, state }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -238,8 +236,8 @@ struct Responder {
     state: Arc<Mutex<State>>,
 }
 
-fn error_list(status: u16, code: &str, message: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_json(json!({
+fn error_list(status: u16, code: &str, message: &str) -> Answer {
+    Answer::new(status).set_body_json(json!({
         "type": "error.list",
         "request_id": "req-mock-0001",
         "errors": [{"code": code, "message": message}],
@@ -264,8 +262,8 @@ fn default_code(status: u16) -> (&'static str, &'static str) {
     }
 }
 
-impl Respond for Responder {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
+impl Partner for Responder {
+    fn answer(&self, req: &Request) -> Answer {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let resp = answer(&mut st, req);
         let resp = resp
@@ -281,7 +279,7 @@ impl Respond for Responder {
     }
 }
 
-fn answer(st: &mut State, req: &Request) -> ResponseTemplate {
+fn answer(st: &mut State, req: &Request) -> Answer {
     if let Some(fault) = st.faults.pop_front() {
         return match fault {
             Fault::Status(s) => {
@@ -343,7 +341,7 @@ fn answer(st: &mut State, req: &Request) -> ResponseTemplate {
     }
 }
 
-fn post_event(st: &mut State, body: Value) -> ResponseTemplate {
+fn post_event(st: &mut State, body: Value) -> Answer {
     match body.get("event_name") {
         Some(Value::String(s)) if !s.trim().is_empty() => {}
         Some(_) => return error_list(400, "parameter_invalid", "event_name must be a string"),
@@ -419,7 +417,7 @@ fn post_event(st: &mut State, body: Value) -> ResponseTemplate {
     if st.journal {
         st.events.push(body);
     }
-    ResponseTemplate::new(202)
+    Answer::new(202)
 }
 
 fn contact_json(c: &Contact) -> Value {
@@ -427,7 +425,7 @@ fn contact_json(c: &Contact) -> Value {
            "role": c.fields.get("role").cloned().unwrap_or(json!("user"))})
 }
 
-fn search(st: &mut State, body: &Value) -> ResponseTemplate {
+fn search(st: &mut State, body: &Value) -> Answer {
     let q = body.get("query").cloned().unwrap_or(Value::Null);
     let field = q.get("field").and_then(Value::as_str);
     let value = q.get("value").and_then(Value::as_str);
@@ -456,7 +454,7 @@ fn search(st: &mut State, body: &Value) -> ResponseTemplate {
             .map(contact_json)
             .collect()
     };
-    ResponseTemplate::new(200).set_body_json(json!({
+    Answer::new(200).set_body_json(json!({
         "type": "list", "total_count": data.len(), "data": data,
         "pages": {"type": "pages", "page": 1, "per_page": 50, "total_pages": 1},
     }))
@@ -470,7 +468,7 @@ fn merge(into: &mut Value, from: &Value) {
     }
 }
 
-fn create_contact(st: &mut State, body: Value) -> ResponseTemplate {
+fn create_contact(st: &mut State, body: Value) -> Answer {
     let ext = body.get("external_id").and_then(Value::as_str);
     let email = body.get("email").and_then(Value::as_str);
     if ext.is_none() && email.is_none() {
@@ -509,10 +507,10 @@ fn create_contact(st: &mut State, body: Value) -> ResponseTemplate {
     };
     let out = contact_json(&c);
     st.contacts.push(c);
-    ResponseTemplate::new(200).set_body_json(out)
+    Answer::new(200).set_body_json(out)
 }
 
-fn update_contact(st: &mut State, id: &str, body: Value) -> ResponseTemplate {
+fn update_contact(st: &mut State, id: &str, body: Value) -> Answer {
     let Some(c) = st.contacts.iter_mut().find(|c| c.id == id) else {
         return error_list(404, "not_found", "User Not Found");
     };
@@ -523,10 +521,10 @@ fn update_contact(st: &mut State, id: &str, body: Value) -> ResponseTemplate {
     if let Some(e) = body.get("external_id").and_then(Value::as_str) {
         c.external_id = Some(e.to_string());
     }
-    ResponseTemplate::new(200).set_body_json(contact_json(c))
+    Answer::new(200).set_body_json(contact_json(c))
 }
 
-fn upsert_company(st: &mut State, body: Value) -> ResponseTemplate {
+fn upsert_company(st: &mut State, body: Value) -> Answer {
     let Some(cid) = body
         .get("company_id")
         .and_then(Value::as_str)
@@ -559,10 +557,10 @@ fn upsert_company(st: &mut State, body: Value) -> ResponseTemplate {
             c
         }
     };
-    ResponseTemplate::new(200).set_body_json(company)
+    Answer::new(200).set_body_json(company)
 }
 
-fn attach(st: &mut State, contact_id: &str, body: &Value) -> ResponseTemplate {
+fn attach(st: &mut State, contact_id: &str, body: &Value) -> Answer {
     let Some(company_id) = body.get("id").and_then(Value::as_str) else {
         return error_list(400, "parameter_not_found", "id is required");
     };
@@ -579,5 +577,5 @@ fn attach(st: &mut State, contact_id: &str, body: &Value) -> ResponseTemplate {
     if !c.companies.iter().any(|x| x == company_id) {
         c.companies.push(company_id.to_string());
     }
-    ResponseTemplate::new(200).set_body_json(json!({"type": "company", "id": company_id}))
+    Answer::new(200).set_body_json(json!({"type": "company", "id": company_id}))
 }

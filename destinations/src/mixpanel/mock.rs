@@ -22,12 +22,11 @@ use super::mapping::{INVALID_IDS, is_valid_insert_id};
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
-use spec_tests::mock::{MockPartner, Recording};
+use spec_tests::mock::{Answer, MockPartner, Partner, Recording, Route};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wiremock::matchers::any;
-use wiremock::{Mock, Request, Respond, ResponseTemplate};
+use wiremock::Request;
 
 /// The fake project token the mock accepts.
 pub const TOKEN: &str = "mp-test-token";
@@ -77,22 +76,18 @@ impl MixpanelMock {
 
     /// [`MixpanelMock::start`], keeping requests and accepted payloads or not (see [`Recording`]).
     pub async fn start_with(recording: Recording) -> MixpanelMock {
-        let server = spec_tests::mock::server(recording).await;
         let state = Arc::new(Mutex::new(State::default()));
-        Mock::given(any())
-            .respond_with(Responder(state.clone()))
-            .mount(&server)
-            .await;
-        let settings = json!({
-            "project_token": TOKEN,
-            "api_secret": SECRET,
-            "project_id": PROJECT_ID,
-            "endpoint": server.uri(),
-        });
-        MixpanelMock {
-            partner: MockPartner::new(server, settings),
-            state,
-        }
+        let routes = vec![Route::any(Responder(state.clone()))];
+        let partner = MockPartner::start(recording, routes, |uri| {
+            json!({
+                "project_token": TOKEN,
+                "api_secret": SECRET,
+                "project_id": PROJECT_ID,
+                "endpoint": uri,
+            })
+        })
+        .await;
+        MixpanelMock { partner, state }
     }
 
     fn with(self, f: impl FnOnce(&mut State)) -> Self {
@@ -166,8 +161,8 @@ impl MixpanelMock {
 
 struct Responder(Arc<Mutex<State>>);
 
-impl Respond for Responder {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
+impl Partner for Responder {
+    fn answer(&self, req: &Request) -> Answer {
         let mut st = self.0.lock().expect("mock state");
         let latency = st.latency;
         let t = st.handle(req);
@@ -179,11 +174,11 @@ impl Respond for Responder {
     }
 }
 
-fn error(code: u16, status: &str, msg: &str) -> ResponseTemplate {
-    ResponseTemplate::new(code).set_body_json(json!({"code": code, "error": msg, "status": status}))
+fn error(code: u16, status: &str, msg: &str) -> Answer {
+    Answer::new(code).set_body_json(json!({"code": code, "error": msg, "status": status}))
 }
 
-fn bad_request(msg: &str) -> ResponseTemplate {
+fn bad_request(msg: &str) -> Answer {
     error(400, "Bad Request", msg)
 }
 
@@ -204,7 +199,7 @@ impl State {
         self.now.unwrap_or_else(Utc::now)
     }
 
-    fn handle(&mut self, req: &Request) -> ResponseTemplate {
+    fn handle(&mut self, req: &Request) -> Answer {
         if let Some(f) = self.faults.pop_front() {
             return match f {
                 Fault::Status(413) => error(
@@ -235,11 +230,11 @@ impl State {
             "/engage" => self.updates(req, "engage"),
             "/groups" => self.updates(req, "groups"),
             "/track" => self.updates(req, "track"),
-            _ => ResponseTemplate::new(404).set_body_string("not found"),
+            _ => Answer::new(404).set_body_string("not found"),
         }
     }
 
-    fn import(&mut self, req: &Request) -> ResponseTemplate {
+    fn import(&mut self, req: &Request) -> Answer {
         let expected = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{SECRET}:"))
@@ -303,10 +298,10 @@ impl State {
         let ok = records.len() - failed.len();
         self.imported += ok;
         if failed.is_empty() {
-            ResponseTemplate::new(200)
+            Answer::new(200)
                 .set_body_json(json!({"code": 200, "num_records_imported": ok, "status": "OK"}))
         } else {
-            ResponseTemplate::new(400).set_body_json(json!({
+            Answer::new(400).set_body_json(json!({
                 "code": 400,
                 "error": "some data points in the request failed validation",
                 "failed_records": failed,
@@ -316,9 +311,9 @@ impl State {
         }
     }
 
-    fn updates(&mut self, req: &Request, kind: &str) -> ResponseTemplate {
+    fn updates(&mut self, req: &Request, kind: &str) -> Answer {
         let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&req.body) else {
-            return ResponseTemplate::new(200).set_body_string("0");
+            return Answer::new(200).set_body_string("0");
         };
         if items.len() > 2000 {
             return bad_request("too many updates: at most 2000 per request");
@@ -358,7 +353,7 @@ impl State {
             }
         });
         let body = if valid.count() > 0 { "1" } else { "0" };
-        ResponseTemplate::new(200).set_body_string(body)
+        Answer::new(200).set_body_string(body)
     }
 }
 
