@@ -1,5 +1,7 @@
-//! A mock Adobe Media Collection API on wiremock that checks requests the way the real service
+//! A mock Adobe Media Collection API that checks requests the way the real service
 //! does and keeps its sessions, with fault injection.
+//! It is a [`spec_tests::mock::Partner`]: served on wiremock in tests (`start`), on a lean server
+//! that keeps no request when `destkit` embeds it (`start_with(Recording::Off)`).
 //!
 //! - `POST /api/v1/sessions`: the body must be a `sessionStart` with `playerTime.playhead` (a
 //!   number), `playerTime.ts` (an integer in epoch **milliseconds**: a value below 10^11 is

@@ -1,4 +1,6 @@
-//! A mock Amplitude on wiremock that validates like the real API and answers in its formats.
+//! A mock Amplitude that validates like the real API and answers in its formats.
+//! It is a [`spec_tests::mock::Partner`]: served on wiremock in tests (`start`), on a lean server
+//! that keeps no request when `destkit` embeds it (`start_with(Recording::Off)`).
 //!
 //! - `POST /2/httpapi` (JSON): 400 `Invalid JSON request body` for a body that is not a JSON
 //!   object; 400 `Request missing required field` (`missing_field`) without `api_key` or

@@ -1,5 +1,7 @@
-//! A mock Braze REST API on wiremock that checks `/users/track` and `/users/merge` requests the
+//! A mock Braze REST API that checks `/users/track` and `/users/merge` requests the
 //! way Braze does and answers in Braze's own formats, with fault injection.
+//! It is a [`spec_tests::mock::Partner`]: served on wiremock in tests (`start`), on a lean server
+//! that keeps no request when `destkit` embeds it (`start_with(Recording::Off)`).
 //!
 //! ```no_run
 //! # async fn demo() {

@@ -1,4 +1,6 @@
-//! A mock GA4 Measurement Protocol on wiremock that behaves like Google's.
+//! A mock GA4 Measurement Protocol that behaves like Google's.
+//! It is a [`spec_tests::mock::Partner`]: served on wiremock in tests (`start`), on a lean server
+//! that keeps no request when `destkit` embeds it (`start_with(Recording::Off)`).
 //!
 //! - `POST /mp/collect`: **204 with no body to everything**, garbage included (as production
 //!   does). Requests whose `api_secret` differs from the expected one are still answered 204 but

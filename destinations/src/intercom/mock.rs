@@ -1,6 +1,8 @@
-//! A mock Intercom on wiremock that checks requests the way the real API does and answers in
+//! A mock Intercom that checks requests the way the real API does and answers in
 //! Intercom's formats (202 with an empty body for events, `error.list` bodies for refusals,
 //! `X-RateLimit-*` headers on every answer), with fault injection.
+//! It is a [`spec_tests::mock::Partner`]: served on wiremock in tests (`start`), on a lean server
+//! that keeps no request when `destkit` embeds it (`start_with(Recording::Off)`).
 //!
 //! It checks: `Authorization: Bearer <token>`; a known `Intercom-Version` (the real API falls
 //! back to the app's default version when it is missing; the mock insists, since the

@@ -1,5 +1,7 @@
-//! A mock Mixpanel ingestion API on wiremock that checks requests the way Mixpanel does and
+//! A mock Mixpanel ingestion API that checks requests the way Mixpanel does and
 //! answers in Mixpanel's own formats, with fault injection.
+//! It is a [`spec_tests::mock::Partner`]: served on wiremock in tests (`start`), on a lean server
+//! that keeps no request when `destkit` embeds it (`start_with(Recording::Off)`).
 //!
 //! ```no_run
 //! # async fn demo() {
