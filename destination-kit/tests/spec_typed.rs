@@ -296,3 +296,50 @@ fn kinds_serialise_as_inspect_prints_them() {
     assert_eq!(Family::parse("live_chat"), Some(Family::LiveChat));
     assert_eq!(Family::LiveChat.to_string(), "live_chat");
 }
+
+#[test]
+fn small_and_large_property_maps_read_alike() {
+    // a small map is walked once, a large one looked up key by key: same values, same errors in
+    // the same order
+    let product = json!({"product_id": 7, "sku": "S-1", "price": "abc", "quantity": "2",
+        "name": ["not", "a", "string"], "position": 3, "url": null});
+    let props = |extra: usize| {
+        let mut p = json!({"order_id": "o-1", "total": "x", "revenue": 10,
+            "products": [product.clone(), product.clone()]});
+        for i in 0..extra {
+            p[format!("custom_{i:02}")] = json!(i);
+            p["products"][0][format!("custom_{i:02}")] = json!(i);
+        }
+        p
+    };
+    let small = read("Order Completed", props(0));
+    let large = read("Order Completed", props(40));
+    let errors = small.clone().unwrap_err();
+    assert_eq!(
+        errors,
+        vec![
+            "properties.total: expected a number, got \"x\"",
+            "properties.products[0].name: expected a string, got an array",
+            "properties.products[0].price: expected a number, got \"abc\"",
+            "properties.products[1].name: expected a string, got an array",
+            "properties.products[1].price: expected a number, got \"abc\"",
+        ]
+    );
+    assert_eq!(small, large);
+    // and the values, where nothing is wrong
+    let good = |extra: usize| {
+        let mut p = json!({"order_id": 12, "total": "20.5", "coupon": "C",
+            "products": [{"product_id": 7, "price": "2.5", "quantity": 4, "position": 1}]});
+        for i in 0..extra {
+            p[format!("z{i:02}")] = json!(i);
+            p["products"][0][format!("z{i:02}")] = json!(i);
+        }
+        order(p)
+    };
+    let (s, l) = (good(0), good(40));
+    assert_eq!(s, l);
+    assert_eq!(s.order_id.as_deref(), Some("12"));
+    assert_eq!(s.total, Some(20.5));
+    assert_eq!(s.products[0].product_id.as_deref(), Some("7"));
+    assert_eq!(s.products[0].line_total(), Some(10.0));
+}

@@ -46,10 +46,11 @@ pub(crate) trait FromProp: Sized {
     fn from_prop(v: &Value, path: &Path<'_>, errs: &mut Vec<FieldError>) -> Option<Self>;
 }
 
-/// A struct field that can be read from a property map by key.
+/// A struct field that can be read from the value found under its key.
 pub(crate) trait Field: Sized {
+    /// Read the value of `key` (`None` when the key is absent).
     fn read_field(
-        props: Option<&Map<String, Value>>,
+        value: Option<&Value>,
         key: &'static str,
         parent: &Path<'_>,
         errs: &mut Vec<FieldError>,
@@ -59,12 +60,12 @@ pub(crate) trait Field: Sized {
 impl<T: FromProp> Field for Option<T> {
     #[inline]
     fn read_field(
-        props: Option<&Map<String, Value>>,
+        value: Option<&Value>,
         key: &'static str,
         parent: &Path<'_>,
         errs: &mut Vec<FieldError>,
     ) -> Self {
-        match props?.get(key) {
+        match value {
             None | Some(Value::Null) => None,
             Some(v) => T::from_prop(v, &Path::Key(parent, key), errs),
         }
@@ -74,16 +75,23 @@ impl<T: FromProp> Field for Option<T> {
 impl<T: FromProp> Field for Vec<T> {
     #[inline]
     fn read_field(
-        props: Option<&Map<String, Value>>,
+        value: Option<&Value>,
         key: &'static str,
         parent: &Path<'_>,
         errs: &mut Vec<FieldError>,
     ) -> Self {
-        match props.and_then(|p| p.get(key)) {
+        match value {
             None | Some(Value::Null) => Vec::new(),
             Some(v) => Vec::<T>::from_prop(v, &Path::Key(parent, key), errs).unwrap_or_default(),
         }
     }
+}
+
+/// Whether to find a struct's `fields` keys by walking the map once (small maps: one string
+/// match per entry) rather than looking each key up (large maps: a few comparisons per key).
+#[inline]
+pub(crate) fn walk_once(props: &Map<String, Value>, fields: usize) -> bool {
+    props.len() <= fields + fields / 2
 }
 
 impl FromProp for String {
@@ -212,9 +220,11 @@ macro_rules! props {
                 path: &crate::spec::read::Path<'_>,
                 errs: &mut Vec<crate::error::FieldError>,
             ) -> Self {
+                $( let mut $f: Option<&serde_json::Value> = None; )*
+                props!(@find props, $( $f = $key ),*);
                 $name {
                     $pf: $pty::read(props, path, errs),
-                    $( $f: crate::spec::read::Field::read_field(props, $key, path, errs), )*
+                    $( $f: crate::spec::read::Field::read_field($f, $key, path, errs), )*
                 }
             }
         }
@@ -244,12 +254,31 @@ macro_rules! props {
                 path: &crate::spec::read::Path<'_>,
                 errs: &mut Vec<crate::error::FieldError>,
             ) -> Self {
+                $( let mut $f: Option<&serde_json::Value> = None; )*
+                props!(@find props, $( $f = $key ),*);
                 $name {
-                    $( $f: crate::spec::read::Field::read_field(props, $key, path, errs), )*
+                    $( $f: crate::spec::read::Field::read_field($f, $key, path, errs), )*
                 }
             }
         }
         props!(@from_prop $name);
+    };
+    // Find each key's value: one walk over a small map, else one lookup per key. Keys of a
+    // map are unique, so both find the same values.
+    (@find $props:ident, $( $f:ident = $key:literal ),*) => {
+        if let Some(p) = $props {
+            let keys: &[&str] = &[$($key),*];
+            if crate::spec::read::walk_once(p, keys.len()) {
+                for (k, v) in p {
+                    match k.as_str() {
+                        $( $key => $f = Some(v), )*
+                        _ => {}
+                    }
+                }
+            } else {
+                $( $f = p.get($key); )*
+            }
+        }
     };
     (@from_prop $name:ident) => {
         impl crate::spec::read::FromProp for $name {
