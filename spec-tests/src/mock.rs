@@ -146,11 +146,21 @@ impl std::fmt::Debug for Route {
     }
 }
 
-struct Served(Arc<dyn Partner>);
+/// The answer of the first route that takes `req`; none: 404, as wiremock does. Both servers
+/// route through here.
+fn route(routes: &[Route], req: &wiremock::Request) -> Answer {
+    routes
+        .iter()
+        .find(|r| r.takes(&req.method, req.url.path()))
+        .map(|r| r.partner.answer(req))
+        .unwrap_or_else(|| Answer::new(404))
+}
+
+struct Served(Arc<Vec<Route>>);
 
 impl wiremock::Respond for Served {
     fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
-        self.0.answer(req).into()
+        route(&self.0, req).into()
     }
 }
 
@@ -182,6 +192,15 @@ enum Server {
         uri: String,
         stop: Option<tokio::sync::oneshot::Sender<()>>,
     },
+}
+
+impl Server {
+    fn uri(&self) -> String {
+        match self {
+            Server::Wiremock(s) => s.uri(),
+            Server::Lean { uri, .. } => uri.clone(),
+        }
+    }
 }
 
 impl Drop for Server {
@@ -241,40 +260,26 @@ impl MockPartner {
         routes: Vec<Route>,
         settings: impl FnOnce(&str) -> Value,
     ) -> MockPartner {
+        let routes = Arc::new(routes);
         let server = match recording {
             Recording::On => {
                 let server = wiremock::MockServer::start().await;
-                for r in routes {
-                    let mut m = match &r.method {
-                        Some(method) => {
-                            wiremock::Mock::given(wiremock::matchers::method(method.as_str()))
-                        }
-                        None => wiremock::Mock::given(wiremock::matchers::any()),
-                    };
-                    if let Some(p) = &r.path {
-                        m = m.and(wiremock::matchers::path(p.as_str()));
-                    }
-                    m.respond_with(Served(r.partner)).mount(&server).await;
-                }
+                wiremock::Mock::given(wiremock::matchers::any())
+                    .respond_with(Served(routes))
+                    .mount(&server)
+                    .await;
                 Server::Wiremock(server)
             }
             Recording::Off => lean(routes).await,
         };
-        let uri = match &server {
-            Server::Wiremock(s) => s.uri(),
-            Server::Lean { uri, .. } => uri.clone(),
-        };
         MockPartner {
-            settings: settings(&uri),
+            settings: settings(&server.uri()),
             server,
         }
     }
     /// The base URL (`http://127.0.0.1:PORT`).
     pub fn uri(&self) -> String {
-        match &self.server {
-            Server::Wiremock(s) => s.uri(),
-            Server::Lean { uri, .. } => uri.clone(),
-        }
+        self.server.uri()
     }
     /// Every request the mock received so far, in order (none when it keeps none).
     pub async fn received(&self) -> Vec<wiremock::Request> {
@@ -286,7 +291,7 @@ impl MockPartner {
 }
 
 /// The lean server: axum on 127.0.0.1, each request read whole, routed, answered, forgotten.
-async fn lean(routes: Vec<Route>) -> Server {
+async fn lean(routes: Arc<Vec<Route>>) -> Server {
     use axum::body::{Body, to_bytes};
     use axum::response::Response;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -294,32 +299,22 @@ async fn lean(routes: Vec<Route>) -> Server {
         .expect("a port on 127.0.0.1");
     let addr = listener.local_addr().expect("a bound address");
     let uri = format!("http://{addr}");
-    let routes = Arc::new(routes);
-    let base = uri.clone();
+    let base = url::Url::parse(&uri).expect("a loopback URL parses");
     let handler = move |req: axum::extract::Request| {
         let routes = routes.clone();
-        let base = base.clone();
+        let mut url = base.clone();
         async move {
             let (parts, body) = req.into_parts();
             let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
-            let path_and_query = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
-            let url = url::Url::parse(&format!("{base}{path_and_query}"))
-                .unwrap_or_else(|_| url::Url::parse(&base).expect("the base URL parses"));
+            url.set_path(parts.uri.path());
+            url.set_query(parts.uri.query());
             let request = wiremock::Request {
                 url,
-                method: parts.method.clone(),
-                headers: parts.headers.clone(),
+                method: parts.method,
+                headers: parts.headers,
                 body: body.to_vec(),
             };
-            let answer = routes
-                .iter()
-                .find(|r| r.takes(&parts.method, parts.uri.path()))
-                .map(|r| r.partner.answer(&request))
-                .unwrap_or_else(|| Answer::new(404));
+            let answer = route(&routes, &request);
             if let Some(d) = answer.delay {
                 tokio::time::sleep(d).await;
             }
