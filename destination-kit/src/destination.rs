@@ -23,6 +23,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
 // ---- metadata --------------------------------------------------------------------------------
 
 /// How many payloads and bytes one partner request may carry.
@@ -620,7 +626,7 @@ impl Verdicts {
 /// body — an event counted delivered that the partner never received.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: reqwest::Client,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
     urls: std::sync::Arc<std::sync::Mutex<UrlCache>>,
 }
@@ -635,40 +641,61 @@ impl std::fmt::Debug for HttpClient {
 }
 
 /// The last few partner URLs, parsed. A destination sends to a handful of URLs, and parsing one
-/// (host checks, IDNA, percent-encoding) costs more than the rest of building a request.
+/// (host checks, IDNA, percent-encoding) costs more than the rest of building a request. A URL
+/// is parsed as a browser would (`url`, which percent-encodes what needs it), then taken as the
+/// request target.
 #[derive(Default)]
 struct UrlCache {
-    entries: Vec<(String, reqwest::Url)>,
+    entries: Vec<(String, http::Uri)>,
     next: usize,
 }
 
 impl UrlCache {
     const SIZE: usize = 16;
 
-    fn get_or_parse(&mut self, url: &str) -> Option<reqwest::Url> {
+    fn get_or_parse(&mut self, url: &str) -> Result<http::Uri, String> {
         if let Some((_, u)) = self.entries.iter().find(|(s, _)| s == url) {
-            return Some(u.clone());
+            return Ok(u.clone());
         }
-        let parsed = reqwest::Url::parse(url).ok()?;
+        // never show the URL itself: it may carry a secret query parameter or path
+        let parsed = url::Url::parse(url).map_err(|e| format!("invalid partner URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!(
+                "invalid partner URL: scheme {:?} is not http or https",
+                parsed.scheme()
+            ));
+        }
+        let uri = http::Uri::try_from(parsed.as_str())
+            .map_err(|e| format!("invalid partner URL: {e}"))?;
         if self.entries.len() < Self::SIZE {
-            self.entries.push((url.to_owned(), parsed.clone()));
+            self.entries.push((url.to_owned(), uri.clone()));
         } else {
-            self.entries[self.next] = (url.to_owned(), parsed.clone());
+            self.entries[self.next] = (url.to_owned(), uri.clone());
             self.next = (self.next + 1) % Self::SIZE;
         }
-        Some(parsed)
+        Ok(uri)
     }
 }
 
 impl HttpClient {
-    /// A client whose every attempt times out after `timeout`.
+    /// A client whose every attempt (connecting, sending, reading the whole answer) times out
+    /// after `timeout`.
     pub fn new(timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .expect("ring supports rustls's default protocol versions")
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(64)
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("the HTTP client builds");
+            .build(https);
         HttpClient {
             client,
             timeout,
@@ -681,38 +708,51 @@ impl HttpClient {
     }
     /// Send one request; a transport failure or timeout is a [`TransportError`].
     pub async fn send(&self, req: &PartnerRequest) -> Result<PartnerResponse, TransportError> {
-        let url = self
+        let uri = self
             .urls
             .lock()
-            .ok()
-            .and_then(|mut cache| cache.get_or_parse(&req.url));
-        let rb = match url {
-            Some(url) => self.client.request(req.method.clone(), url),
-            // unparsable: let reqwest say why, exactly as it would have
-            None => self.client.request(req.method.clone(), &req.url),
-        };
-        let mut rb = rb.timeout(self.timeout).body(req.body.clone());
+            .map_err(|_| TransportError::Other("the URL cache was poisoned".into()))?
+            .get_or_parse(&req.url)
+            .map_err(TransportError::Connect)?;
+        let mut request = http::Request::new(Full::new(req.body.clone()));
+        *request.method_mut() = req.method.clone();
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.reserve(req.headers.len() + 1);
+        headers.insert(http::header::ACCEPT, http::HeaderValue::from_static("*/*"));
         for (k, v) in &req.headers {
-            rb = rb.header(k, v);
-        }
-        let timeout = self.timeout;
-        let map_err = |e: reqwest::Error| {
-            if e.is_timeout() {
-                TransportError::Timeout(timeout)
+            let v = http::HeaderValue::try_from(v.as_str()).map_err(|_| {
+                // the value may be a secret: name the header only
+                TransportError::Connect(format!("header {k} has a value HTTP cannot carry"))
+            })?;
+            if *k == http::header::ACCEPT {
+                headers.insert(k.clone(), v);
             } else {
-                // never show the URL: it may carry a secret query parameter
-                TransportError::Connect(error_chain(&e.without_url()))
+                headers.append(k.clone(), v);
             }
+        }
+        let exchange = async {
+            let resp = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| TransportError::Connect(error_chain(&e)))?;
+            let (parts, body) = resp.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| TransportError::Connect(error_chain(&e)))?
+                .to_bytes();
+            Ok(PartnerResponse {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body,
+            })
         };
-        let resp = rb.send().await.map_err(map_err)?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.map_err(map_err)?;
-        Ok(PartnerResponse {
-            status,
-            headers,
-            body,
-        })
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(TransportError::Timeout(self.timeout)),
+        }
     }
 }
 
@@ -1040,11 +1080,104 @@ mod http_client_tests {
         for round in 0..3 {
             for u in &urls {
                 let got = cache.get_or_parse(u).expect("parses");
-                assert_eq!(got.as_str(), u, "round {round}");
+                assert_eq!(got.to_string(), *u, "round {round}");
             }
         }
         assert_eq!(cache.entries.len(), UrlCache::SIZE);
-        assert!(cache.get_or_parse("not a url").is_none());
+        let err = cache.get_or_parse("not a url").unwrap_err();
+        assert!(err.starts_with("invalid partner URL"), "{err}");
+        let err = cache
+            .get_or_parse("ftp://p.example.com/x?k=s3cr3t")
+            .unwrap_err();
+        assert!(
+            err.contains("not http or https") && !err.contains("s3cr3t"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_url_is_percent_encoded_as_a_browser_would() {
+        let mut cache = UrlCache::default();
+        let got = cache
+            .get_or_parse("http://127.0.0.1:9/a path/é?q=a b")
+            .expect("parses");
+        assert_eq!(
+            got.to_string(),
+            "http://127.0.0.1:9/a%20path/%C3%A9?q=a%20b"
+        );
+    }
+
+    /// An `https` URL goes through TLS: a plain-text server on the other end is a transport
+    /// failure (retried), not a panic and not a plain-text request.
+    #[tokio::test]
+    async fn https_speaks_tls_and_a_plain_server_is_a_transport_failure() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut first = [0u8; 3];
+            conn.read_exact(&mut first).await.unwrap();
+            let _ = conn
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .await;
+            first
+        });
+        let http = HttpClient::new(Duration::from_secs(5));
+        let req = PartnerRequest::post_json(format!("https://127.0.0.1:{port}/t?k=s3cr3t"), "{}");
+        let err = http.send(&req).await.expect_err("not TLS on the other end");
+        assert!(matches!(err, TransportError::Connect(_)), "{err:?}");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        // a TLS record header (handshake, version 3.x), not "POS"
+        let first = server.await.unwrap();
+        assert_eq!(&first[..2], &[0x16, 0x03], "{first:?}");
+    }
+
+    #[tokio::test]
+    async fn a_plain_request_reaches_the_partner_with_its_method_headers_and_body() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.ends_with(b"{\"a\":1}") {
+                let n = conn.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(
+                b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\ncontent-length: 2\r\n\r\nno",
+            )
+            .await
+            .unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        let http = HttpClient::new(Duration::from_secs(5));
+        let mut req = PartnerRequest::post_json(
+            format!("http://127.0.0.1:{port}/2/httpapi?x=1"),
+            r#"{"a":1}"#,
+        );
+        req.headers
+            .push((http::HeaderName::from_static("x-api-key"), "k1".into()));
+        let resp = http.send(&req).await.expect("answered");
+        assert_eq!(resp.status, 429);
+        assert_eq!(resp.headers["retry-after"], "7");
+        assert_eq!(&resp.body[..], b"no");
+        let wire = server.await.unwrap().to_ascii_lowercase();
+        assert!(
+            wire.starts_with("post /2/httpapi?x=1 http/1.1\r\n"),
+            "{wire}"
+        );
+        for line in [
+            format!("host: 127.0.0.1:{port}\r\n"),
+            "content-type: application/json\r\n".into(),
+            "x-api-key: k1\r\n".into(),
+            "content-length: 7\r\n".into(),
+        ] {
+            assert!(wire.contains(&line), "{line:?} missing from {wire}");
+        }
     }
 
     #[test]
@@ -1053,7 +1186,8 @@ mod http_client_tests {
         http.urls
             .lock()
             .unwrap()
-            .get_or_parse("https://p.example.com/t?api_key=s3cr3t");
+            .get_or_parse("https://p.example.com/t?api_key=s3cr3t")
+            .expect("parses");
         let shown = format!("{http:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("timeout"), "{shown}");
