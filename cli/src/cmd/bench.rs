@@ -116,11 +116,7 @@ pub struct BenchReport {
 
 /// Run `destkit bench`.
 pub fn run(args: Args) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match super::pipeline_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("destkit bench: cannot start the async runtime: {e}");

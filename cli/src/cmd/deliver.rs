@@ -92,10 +92,7 @@ struct Usage(String);
 /// Run `destkit deliver`.
 pub fn run(args: Args) -> ExitCode {
     init_logging(args.verbose, args.quiet);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::pipeline_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("destkit deliver: cannot start the async runtime: {e}");

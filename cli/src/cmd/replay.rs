@@ -238,11 +238,7 @@ const SHUTDOWN_REASON: &str = "shutdown:";
 
 /// Run `destkit replay`.
 pub fn run(args: Args) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match super::pipeline_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("destkit replay: cannot start the async runtime: {e}");
