@@ -624,18 +624,42 @@ impl Verdicts {
 /// (a permanent client failure). Following one would resend the events somewhere the
 /// destination was not configured for, and for 301/302/303 turn the POST into a GET without its
 /// body — an event counted delivered that the partner never received.
+///
+/// Requests go straight to the partner through hyper's pooled client. When the environment
+/// names a proxy (`HTTPS_PROXY`, `HTTP_PROXY` or `ALL_PROXY`, upper or lower case, with
+/// `NO_PROXY`), they go through it, by reqwest, which reads those variables the way curl does.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    transport: Transport,
     timeout: Duration,
     urls: std::sync::Arc<std::sync::Mutex<UrlCache>>,
 }
+
+/// How requests leave.
+#[derive(Clone)]
+enum Transport {
+    /// Straight to the partner (boxed: the client is large and the proxied variant small).
+    Direct(Box<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>),
+    /// Through a proxy.
+    Proxied(reqwest::Client),
+}
+
+/// The environment variables that name a proxy.
+const PROXY_VARS: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
 
 // Hand-written: the cached URLs may carry a secret query parameter or path segment.
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpClient")
             .field("timeout", &self.timeout)
+            .field("proxied", &self.is_proxied())
             .finish_non_exhaustive()
     }
 }
@@ -679,8 +703,42 @@ impl UrlCache {
 
 impl HttpClient {
     /// A client whose every attempt (connecting, sending, reading the whole answer) times out
-    /// after `timeout`.
+    /// after `timeout`; through the proxy the environment names, if it names one.
     pub fn new(timeout: Duration) -> Self {
+        let proxied = PROXY_VARS
+            .iter()
+            .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
+        if proxied {
+            Self::proxied(timeout, reqwest::Client::builder())
+        } else {
+            Self::direct(timeout)
+        }
+    }
+
+    /// A client that sends every request through the proxy at `proxy_url` (`http://host:port`,
+    /// with `user:password@` if it wants them), whatever the environment says.
+    ///
+    /// ```
+    /// use destination_kit::HttpClient;
+    /// use std::time::Duration;
+    /// assert!(HttpClient::through_proxy(Duration::from_secs(30), "http://127.0.0.1:3128").is_ok());
+    /// assert!(HttpClient::through_proxy(Duration::from_secs(30), "not a url").is_err());
+    /// ```
+    pub fn through_proxy(timeout: Duration, proxy_url: &str) -> Result<Self, String> {
+        // never show the URL: it may carry the proxy's password
+        let proxy = reqwest::Proxy::all(proxy_url).map_err(|_| "invalid proxy URL".to_string())?;
+        Ok(Self::proxied(
+            timeout,
+            reqwest::Client::builder().no_proxy().proxy(proxy),
+        ))
+    }
+
+    /// Whether requests go through a proxy.
+    pub fn is_proxied(&self) -> bool {
+        matches!(self.transport, Transport::Proxied(_))
+    }
+
+    fn direct(timeout: Duration) -> Self {
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
         tcp.enforce_http(false);
@@ -697,11 +755,26 @@ impl HttpClient {
             .pool_max_idle_per_host(64)
             .build(https);
         HttpClient {
-            client,
+            transport: Transport::Direct(Box::new(client)),
             timeout,
             urls: Default::default(),
         }
     }
+
+    fn proxied(timeout: Duration, builder: reqwest::ClientBuilder) -> Self {
+        let client = builder
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("the HTTP client builds");
+        HttpClient {
+            transport: Transport::Proxied(client),
+            timeout,
+            urls: Default::default(),
+        }
+    }
+
     /// The per-attempt timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -732,22 +805,41 @@ impl HttpClient {
             }
         }
         let exchange = async {
-            let resp = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| TransportError::Connect(error_chain(&e)))?;
-            let (parts, body) = resp.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|e| TransportError::Connect(error_chain(&e)))?
-                .to_bytes();
-            Ok(PartnerResponse {
-                status: parts.status.as_u16(),
-                headers: parts.headers,
-                body,
-            })
+            match &self.transport {
+                Transport::Direct(client) => {
+                    let resp = client
+                        .request(request)
+                        .await
+                        .map_err(|e| TransportError::Connect(error_chain(&e)))?;
+                    let (parts, body) = resp.into_parts();
+                    let body = body
+                        .collect()
+                        .await
+                        .map_err(|e| TransportError::Connect(error_chain(&e)))?
+                        .to_bytes();
+                    Ok(PartnerResponse {
+                        status: parts.status.as_u16(),
+                        headers: parts.headers,
+                        body,
+                    })
+                }
+                Transport::Proxied(client) => {
+                    // never show the URL: it may carry a secret query parameter
+                    let connect =
+                        |e: reqwest::Error| TransportError::Connect(error_chain(&e.without_url()));
+                    let request = request.map(|_| reqwest::Body::from(req.body.clone()));
+                    let request = reqwest::Request::try_from(request).map_err(connect)?;
+                    let resp = client.execute(request).await.map_err(connect)?;
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let body = resp.bytes().await.map_err(connect)?;
+                    Ok(PartnerResponse {
+                        status,
+                        headers,
+                        body,
+                    })
+                }
+            }
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(r) => r,
@@ -1131,6 +1223,79 @@ mod http_client_tests {
         // a TLS record header (handshake, version 3.x), not "POS"
         let first = server.await.unwrap();
         assert_eq!(&first[..2], &[0x16, 0x03], "{first:?}");
+    }
+
+    /// A proxy on 127.0.0.1 that records the head of the one request it gets and answers it.
+    async fn one_shot_proxy(answer: &'static [u8]) -> (String, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(answer).await.unwrap();
+            String::from_utf8_lossy(&got).into_owned()
+        });
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn through_a_proxy_a_plain_request_goes_to_the_proxy_in_absolute_form() {
+        let (proxy, seen) =
+            one_shot_proxy(b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\nok").await;
+        let http = HttpClient::through_proxy(Duration::from_secs(5), &proxy).unwrap();
+        assert!(http.is_proxied());
+        let req = PartnerRequest::post_json("http://partner.example:81/2/httpapi?k=1", "{}");
+        let resp = http.send(&req).await.expect("the proxy answered");
+        assert_eq!((resp.status, &resp.body[..]), (202, &b"ok"[..]));
+        let head = seen.await.unwrap();
+        assert!(
+            head.starts_with("POST http://partner.example:81/2/httpapi?k=1 HTTP/1.1\r\n"),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn through_a_proxy_https_is_tunnelled_and_a_refusal_is_a_transport_failure() {
+        let (proxy, seen) =
+            one_shot_proxy(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n").await;
+        let http = HttpClient::through_proxy(Duration::from_secs(5), &proxy).unwrap();
+        let req = PartnerRequest::post_json("https://partner.example/t?api_key=s3cr3t", "{}");
+        let err = http
+            .send(&req)
+            .await
+            .expect_err("the proxy refused the tunnel");
+        assert!(matches!(err, TransportError::Connect(_)), "{err:?}");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        let head = seen.await.unwrap();
+        assert!(
+            head.starts_with("CONNECT partner.example:443 HTTP/1.1\r\n"),
+            "{head}"
+        );
+    }
+
+    #[test]
+    fn without_proxy_variables_requests_go_straight_to_the_partner() {
+        let proxied = PROXY_VARS
+            .iter()
+            .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
+        assert_eq!(
+            HttpClient::new(Duration::from_secs(1)).is_proxied(),
+            proxied
+        );
+        assert!(
+            HttpClient::through_proxy(Duration::from_secs(1), "http://user:pw@[::1")
+                .unwrap_err()
+                .starts_with("invalid proxy URL")
+        );
     }
 
     #[tokio::test]
