@@ -251,13 +251,40 @@ pub struct Payload {
 
 impl Payload {
     /// Serialise `body` as a payload for `route`.
+    ///
+    /// # Panics
+    ///
+    /// If `body` cannot be serialised as JSON (a map with keys that are not strings, a
+    /// `Serialize` impl that fails). Called from [`Destination::map`], the runtime turns that
+    /// panic into the rejection of that one event, with the reason; [`Payload::try_json`] lets
+    /// the destination decide instead.
     pub fn json(route: impl Into<Cow<'static, str>>, body: &impl serde::Serialize) -> Payload {
-        Payload {
+        match Payload::try_json(route, body) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    /// Serialise `body` as a payload for `route`, or say why it cannot be.
+    ///
+    /// ```
+    /// use destination_kit::Payload;
+    /// use std::collections::BTreeMap;
+    /// assert!(Payload::try_json("r", &serde_json::json!({"a": 1})).is_ok());
+    /// let bad: BTreeMap<(u8, u8), u8> = BTreeMap::from([((1, 2), 3)]);
+    /// let err = Payload::try_json("r", &bad).unwrap_err();
+    /// assert!(err.contains("key must be a string"), "{err}");
+    /// ```
+    pub fn try_json(
+        route: impl Into<Cow<'static, str>>,
+        body: &impl serde::Serialize,
+    ) -> Result<Payload, String> {
+        let body = serde_json::value::to_raw_value(body)
+            .map_err(|e| format!("the payload cannot be serialised as JSON: {e}"))?;
+        Ok(Payload {
             route: route.into(),
             part: "",
-            body: serde_json::value::to_raw_value(body)
-                .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON")),
-        }
+            body,
+        })
     }
     /// Set the sub-kind.
     pub fn part(mut self, part: &'static str) -> Payload {

@@ -182,8 +182,61 @@ async fn a_destination_that_panics_in_map_rejects_that_event_only() {
         .expect("the panicking event has an outcome");
     assert_eq!(panicked.line, 301);
     match &panicked.outcome {
-        Outcome::Rejected { reason } => assert!(reason.contains("panicked"), "{reason}"),
+        Outcome::Rejected { reason } => assert!(
+            reason.contains("panicked while mapping this event: test-dest panics on purpose"),
+            "{reason}"
+        ),
         other => panic!("expected rejected, got {other:?}"),
     }
     assert_eq!(received(&server).await, 300);
+}
+
+#[tokio::test]
+async fn a_payload_that_cannot_be_serialised_rejects_that_event_with_why() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let mut input = events(2);
+    let bad = json!({"type": "track", "event": "Unserialisable", "userId": "u1",
+        "messageId": "m-bad", "timestamp": "2026-01-02T03:04:05Z"});
+    input.extend_from_slice(format!("{bad}\n").as_bytes());
+    let (rt, _clock) = runtime(TestDest::default(), &server.uri(), config());
+    let r = rt.deliver_bytes(&input).await;
+    check(&r);
+    assert_eq!((r.report.delivered, r.report.rejected), (2, 1));
+    let rejected = r
+        .events
+        .iter()
+        .find(|e| e.message_id.as_deref() == Some("m-bad"))
+        .expect("the event has an outcome");
+    match &rejected.outcome {
+        Outcome::Rejected { reason } => assert!(
+            reason.contains("cannot be serialised as JSON: key must be a string"),
+            "{reason}"
+        ),
+        other => panic!("expected rejected, got {other:?}"),
+    }
+    // nothing was sent for it: no `null` body reached the partner
+    let bodies: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert!(
+        bodies
+            .iter()
+            .all(|b| !b.contains("null]") && !b.contains("[null")),
+        "{bodies:?}"
+    );
+    assert_eq!(
+        bodies
+            .iter()
+            .map(|b| b.matches("\"id\"").count())
+            .sum::<usize>(),
+        2
+    );
 }

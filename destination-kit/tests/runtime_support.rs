@@ -99,6 +99,11 @@ impl Destination for TestDest {
         if ev.event() == Some("Panic Please") {
             panic!("test-dest panics on purpose");
         }
+        if ev.event() == Some("Unserialisable") {
+            // a map keyed by pairs: JSON has no such keys
+            let bad: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+            return Mapped::one(Payload::json("ingest", &bad));
+        }
         if ev.property("invalid").is_some() {
             return Mapped::invalid("properties.invalid: test-dest refuses it");
         }

@@ -86,15 +86,26 @@ impl Preparer {
         let message_id = parsed.and_then(|m| m.message_id()).map(str::to_string);
         let event = parsed.filter(|_| self.keep_event).map(|m| m.to_value());
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.prepare(input, now)))
-            .unwrap_or_else(|_| Prepared {
-                line,
-                batch_index,
-                raw: None,
-                message_id,
-                event,
-                step: Step::Early(Outcome::Rejected {
-                    reason: format!("{} panicked while mapping this event", self.info.name),
-                }),
+            .unwrap_or_else(|panic| {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied());
+                let reason = match why {
+                    Some(why) => format!(
+                        "{} panicked while mapping this event: {why}",
+                        self.info.name
+                    ),
+                    None => format!("{} panicked while mapping this event", self.info.name),
+                };
+                Prepared {
+                    line,
+                    batch_index,
+                    raw: None,
+                    message_id,
+                    event,
+                    step: Step::Early(Outcome::Rejected { reason }),
+                }
             })
     }
 
