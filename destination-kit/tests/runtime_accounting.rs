@@ -240,3 +240,29 @@ async fn a_payload_that_cannot_be_serialised_rejects_that_event_with_why() {
         2
     );
 }
+
+/// On the runtime `destkit` builds (one async worker, the blocking pool held to one thread per
+/// core plus one, the reader holding one of them for the whole run), a stream of many chunks
+/// still gets through: every event accounted, every request answered.
+#[test]
+fn the_recommended_tokio_runtime_delivers_a_long_stream() {
+    let rt = destination_kit::runtime::tokio_runtime().expect("a tokio runtime");
+    rt.block_on(async {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let input = events(5_000); // about 20 chunks of 256
+        let (runtime, _clock) = runtime(TestDest::batched(100), &server.uri(), config());
+        let r = tokio::time::timeout(
+            Duration::from_secs(60),
+            runtime.deliver_reader(std::io::Cursor::new(input)),
+        )
+        .await
+        .expect("the stream got through (no thread starved)");
+        check(&r);
+        assert_eq!((r.report.input, r.report.delivered), (5_000, 5_000));
+        assert_eq!(received(&server).await, 50);
+    });
+}
