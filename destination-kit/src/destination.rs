@@ -814,7 +814,7 @@ impl HttpClient {
             .map_err(|_| TransportError::Other("the URL cache was poisoned".into()))?
             .get_or_parse(&req.url)
             .map_err(TransportError::Connect)?;
-        let mut request = http::Request::new(Full::new(req.body.clone()));
+        let mut request = http::Request::new(req.body.clone());
         *request.method_mut() = req.method.clone();
         *request.uri_mut() = uri;
         let headers = request.headers_mut();
@@ -834,16 +834,14 @@ impl HttpClient {
         let exchange = async {
             match &self.transport {
                 Transport::Direct(client) => {
+                    let failed =
+                        |e: &dyn std::error::Error| TransportError::Connect(error_chain(e));
                     let resp = client
-                        .request(request)
+                        .request(request.map(Full::new))
                         .await
-                        .map_err(|e| TransportError::Connect(error_chain(&e)))?;
+                        .map_err(|e| failed(&e))?;
                     let (parts, body) = resp.into_parts();
-                    let body = body
-                        .collect()
-                        .await
-                        .map_err(|e| TransportError::Connect(error_chain(&e)))?
-                        .to_bytes();
+                    let body = body.collect().await.map_err(|e| failed(&e))?.to_bytes();
                     Ok(PartnerResponse {
                         status: parts.status.as_u16(),
                         headers: parts.headers,
@@ -852,14 +850,14 @@ impl HttpClient {
                 }
                 Transport::Proxied(client) => {
                     // never show the URL: it may carry a secret query parameter
-                    let connect =
+                    let failed =
                         |e: reqwest::Error| TransportError::Connect(error_chain(&e.without_url()));
-                    let request = request.map(|_| reqwest::Body::from(req.body.clone()));
-                    let request = reqwest::Request::try_from(request).map_err(connect)?;
-                    let resp = client.execute(request).await.map_err(connect)?;
+                    let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
+                        .map_err(failed)?;
+                    let resp = client.execute(request).await.map_err(failed)?;
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
-                    let body = resp.bytes().await.map_err(connect)?;
+                    let body = resp.bytes().await.map_err(failed)?;
                     Ok(PartnerResponse {
                         status,
                         headers,
@@ -1252,8 +1250,12 @@ mod http_client_tests {
         assert_eq!(&first[..2], &[0x16, 0x03], "{first:?}");
     }
 
-    /// A proxy on 127.0.0.1 that records the head of the one request it gets and answers it.
-    async fn one_shot_proxy(answer: &'static [u8]) -> (String, tokio::task::JoinHandle<String>) {
+    /// A server on 127.0.0.1 (a partner or a proxy) that reads the one request it gets until
+    /// what it has read ends with `until`, answers `answer`, and hands back what it read.
+    async fn one_shot_server(
+        until: &'static [u8],
+        answer: &'static [u8],
+    ) -> (String, tokio::task::JoinHandle<String>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -1261,11 +1263,9 @@ mod http_client_tests {
             let (mut conn, _) = listener.accept().await.unwrap();
             let mut got = Vec::new();
             let mut buf = [0u8; 1024];
-            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            while !got.ends_with(until) {
                 let n = conn.read(&mut buf).await.unwrap();
-                if n == 0 {
-                    break;
-                }
+                assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
                 got.extend_from_slice(&buf[..n]);
             }
             conn.write_all(answer).await.unwrap();
@@ -1276,8 +1276,11 @@ mod http_client_tests {
 
     #[tokio::test]
     async fn through_a_proxy_a_plain_request_goes_to_the_proxy_in_absolute_form() {
-        let (proxy, seen) =
-            one_shot_proxy(b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\nok").await;
+        let (proxy, seen) = one_shot_server(
+            b"{}",
+            b"HTTP/1.1 202 Accepted\r\ncontent-length: 2\r\n\r\nok",
+        )
+        .await;
         let http = HttpClient::through_proxy(Duration::from_secs(5), &proxy).unwrap();
         assert!(http.is_proxied());
         let req = PartnerRequest::post_json("http://partner.example:81/2/httpapi?k=1", "{}");
@@ -1292,8 +1295,12 @@ mod http_client_tests {
 
     #[tokio::test]
     async fn through_a_proxy_https_is_tunnelled_and_a_refusal_is_a_transport_failure() {
-        let (proxy, seen) =
-            one_shot_proxy(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n").await;
+        // a CONNECT is a head alone
+        let (proxy, seen) = one_shot_server(
+            b"\r\n\r\n",
+            b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n",
+        )
+        .await;
         let http = HttpClient::through_proxy(Duration::from_secs(5), &proxy).unwrap();
         let req = PartnerRequest::post_json("https://partner.example/t?api_key=s3cr3t", "{}");
         let err = http
@@ -1327,30 +1334,13 @@ mod http_client_tests {
 
     #[tokio::test]
     async fn a_plain_request_reaches_the_partner_with_its_method_headers_and_body() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = tokio::spawn(async move {
-            let (mut conn, _) = listener.accept().await.unwrap();
-            let mut got = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !got.ends_with(b"{\"a\":1}") {
-                let n = conn.read(&mut buf).await.unwrap();
-                assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
-                got.extend_from_slice(&buf[..n]);
-            }
-            conn.write_all(
-                b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\ncontent-length: 2\r\n\r\nno",
-            )
-            .await
-            .unwrap();
-            String::from_utf8(got).unwrap()
-        });
+        let (partner, server) = one_shot_server(
+            br#"{"a":1}"#,
+            b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\ncontent-length: 2\r\n\r\nno",
+        )
+        .await;
         let http = HttpClient::new(Duration::from_secs(5));
-        let mut req = PartnerRequest::post_json(
-            format!("http://127.0.0.1:{port}/2/httpapi?x=1"),
-            r#"{"a":1}"#,
-        );
+        let mut req = PartnerRequest::post_json(format!("{partner}/2/httpapi?x=1"), r#"{"a":1}"#);
         req.headers
             .push((http::HeaderName::from_static("x-api-key"), "k1".into()));
         let resp = http.send(&req).await.expect("answered");
@@ -1363,7 +1353,7 @@ mod http_client_tests {
             "{wire}"
         );
         for line in [
-            format!("host: 127.0.0.1:{port}\r\n"),
+            format!("host: {}\r\n", partner.trim_start_matches("http://")),
             "content-type: application/json\r\n".into(),
             "x-api-key: k1\r\n".into(),
             "content-length: 7\r\n".into(),

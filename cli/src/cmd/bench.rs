@@ -116,7 +116,7 @@ pub struct BenchReport {
 
 /// Run `destkit bench`.
 pub fn run(args: Args) -> ExitCode {
-    let rt = match super::pipeline_runtime() {
+    let rt = match destination_kit::runtime::tokio_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("destkit bench: cannot start the async runtime: {e}");

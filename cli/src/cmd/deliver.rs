@@ -92,7 +92,7 @@ struct Usage(String);
 /// Run `destkit deliver`.
 pub fn run(args: Args) -> ExitCode {
     init_logging(args.verbose, args.quiet);
-    let rt = match super::pipeline_runtime() {
+    let rt = match destination_kit::runtime::tokio_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("destkit deliver: cannot start the async runtime: {e}");

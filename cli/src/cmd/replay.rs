@@ -238,7 +238,7 @@ const SHUTDOWN_REASON: &str = "shutdown:";
 
 /// Run `destkit replay`.
 pub fn run(args: Args) -> ExitCode {
-    let rt = match super::pipeline_runtime() {
+    let rt = match destination_kit::runtime::tokio_runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("destkit replay: cannot start the async runtime: {e}");

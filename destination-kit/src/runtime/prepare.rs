@@ -56,7 +56,7 @@ impl Preparer {
     /// `{"batch": [...]}` envelope gives one result per event in it).
     pub fn prepare_input(&self, input: Input, now: SystemTime) -> Vec<Prepared> {
         match input.body {
-            Body::Parsed(_) => vec![self.prepare_guarded(input, now)],
+            Body::Parsed(_) => vec![self.prepare(input, now)],
             Body::Line(bytes) => parse_lines(&bytes)
                 .map(|r| {
                     let raw = match (&r.result, self.keep_event) {
@@ -69,47 +69,14 @@ impl Preparer {
                         raw,
                         body: Body::Parsed(r.result),
                     };
-                    self.prepare_guarded(one, now)
+                    self.prepare(one, now)
                 })
                 .collect(),
         }
     }
 
-    /// [`Preparer::prepare`], with a panic in the destination's `map` turned into a rejection
-    /// of that one event.
-    pub fn prepare_guarded(&self, input: Input, now: SystemTime) -> Prepared {
-        let (line, batch_index) = (input.line, input.batch_index);
-        let parsed = match &input.body {
-            Body::Parsed(Ok(m)) => Some(m),
-            _ => None,
-        };
-        let message_id = parsed.and_then(|m| m.message_id()).map(str::to_string);
-        let event = parsed.filter(|_| self.keep_event).map(|m| m.to_value());
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.prepare(input, now)))
-            .unwrap_or_else(|panic| {
-                let why = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied());
-                let reason = match why {
-                    Some(why) => format!(
-                        "{} panicked while mapping this event: {why}",
-                        self.info.name
-                    ),
-                    None => format!("{} panicked while mapping this event", self.info.name),
-                };
-                Prepared {
-                    line,
-                    batch_index,
-                    raw: None,
-                    message_id,
-                    event,
-                    step: Step::Early(Outcome::Rejected { reason }),
-                }
-            })
-    }
-
-    /// Run the pure steps on one input.
+    /// Run the pure steps on one input. A panic in the destination's `map` rejects that one
+    /// event, with the panic's message.
     pub fn prepare(&self, input: Input, now: SystemTime) -> Prepared {
         let mut out = Prepared {
             line: input.line,
@@ -138,30 +105,45 @@ impl Preparer {
         if self.keep_event {
             out.event = Some(msg.to_value());
         }
+        out.step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.steps(&msg, now)))
+            .unwrap_or_else(|panic| {
+                let mut reason = format!("{} panicked while mapping this event", self.info.name);
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied());
+                if let Some(why) = why {
+                    reason.push_str(": ");
+                    reason.push_str(why);
+                }
+                Step::Early(Outcome::Rejected { reason })
+            });
+        out
+    }
+
+    /// Validation, the filters, recognition and `map` of a parsed message.
+    fn steps(&self, msg: &crate::event::Message, now: SystemTime) -> Step {
         let (errs, spec) = msg.validate_and_recognise();
         if !errs.is_empty() {
-            out.step = Step::Early(Outcome::Rejected {
+            return Step::Early(Outcome::Rejected {
                 reason: Errors(&errs).to_string(),
             });
-            return out;
         }
         let info = &self.info;
         if !info.calls.contains(&msg.call()) {
-            out.step = Step::Early(Outcome::Filtered {
+            return Step::Early(Outcome::Filtered {
                 reason: format!("{} does not take {} calls", info.name, msg.call()),
             });
-            return out;
         }
         if !msg.enabled_for(info.name) {
-            out.step = Step::Early(Outcome::Filtered {
+            return Step::Early(Outcome::Filtered {
                 reason: format!("integrations opt-out for {}", info.name),
             });
-            return out;
         }
         let time = msg
             .event_time()
             .unwrap_or_else(|| chrono::DateTime::<chrono::Utc>::from(now));
-        let after = match self.dest.map(&Event::new(&msg, spec.as_ref(), time)) {
+        let after = match self.dest.map(&Event::new(msg, spec.as_ref(), time)) {
             Mapped::Unsupported { reason } => AfterDedup::Filtered(reason),
             Mapped::Invalid { reason } => AfterDedup::Rejected(reason),
             Mapped::Send(p) if p.is_empty() => {
@@ -169,7 +151,6 @@ impl Preparer {
             }
             Mapped::Send(p) => AfterDedup::Send(p),
         };
-        out.step = Step::Candidate(after);
-        out
+        Step::Candidate(after)
     }
 }
