@@ -10,7 +10,7 @@ use super::settings::Ga4Settings;
 use chrono::Duration;
 use destination_kit::event::lenient_f64;
 use destination_kit::spec::{Ecommerce, Product, SpecEvent};
-use destination_kit::{CallType, Event, Mapped, Payload};
+use destination_kit::{CallType, Event, Mapped};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
@@ -415,21 +415,6 @@ pub fn user_properties<'a>(traits: Option<&'a Map<String, Value>>) -> Option<Use
     (!out.is_empty()).then_some(UserProperties(out))
 }
 
-/// What one payload carries: identity (request level), user properties, the event.
-#[derive(Debug, Serialize)]
-pub struct Wire<'a> {
-    /// `client_id` (web) or `app_instance_id` (app).
-    pub c: &'a str,
-    /// `user_id`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub u: Option<&'a str>,
-    /// User properties.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub p: Option<UserProperties<'a>>,
-    /// The event.
-    pub e: Ga4Event<'a>,
-}
-
 // ---- the mapping ---------------------------------------------------------------------------------
 
 /// The spec event name when recognised, else the raw track name.
@@ -505,17 +490,8 @@ pub fn map(s: &Ga4Settings, ev: &Event<'_>) -> Mapped {
         Ok(e) => e,
         Err(r) => return Mapped::invalid(r),
     };
-    let wire = Wire {
-        c: client,
-        u: user,
-        p: user_properties(msg.context().traits()),
-        e,
-    };
-    let route = match user {
-        Some(u) => format!("{client}\u{1f}{u}"),
-        None => client.to_string(),
-    };
-    Mapped::one(Payload::json(route, &wire))
+    let props = user_properties(msg.context().traits());
+    Mapped::one(super::wire::payload(client, user, props.as_ref(), &e))
 }
 
 /// The GA4 event for one Segment event.

@@ -9,7 +9,9 @@
 //!   snapshots).
 //! - **Batching**: the route is the client id plus the user id, so one request never mixes users
 //!   (GA4 takes one `client_id`/`user_id` per request); at most 25 events and 120 kB of events
-//!   per request (GA4's limit is 130 kB; 10 kB is left for the envelope).
+//!   per request (GA4's limit is 130 kB; 10 kB is left for the envelope). The route and the
+//!   payload are laid out by [`wire`] so that a request is put together from slices of the
+//!   payloads, without parsing the events back.
 //! - **Client id**: `anonymousId`, else `userId` (web); `context.device.id`, else `anonymousId`,
 //!   else `userId` (app). `user_id` is `userId` (at most 256 characters, else rejected).
 //! - **Time**: every event carries `timestamp_micros` from the event time.
@@ -95,6 +97,7 @@ pub mod request;
 pub mod settings;
 #[cfg(test)]
 mod tests;
+pub mod wire;
 
 use async_trait::async_trait;
 use destination_kit::destination::{ConformanceHints, DedupKey};
@@ -185,8 +188,8 @@ impl Destination for Ga4 {
         mapping::map(settings, event)
     }
 
-    fn request(&self, settings: &Ga4Settings, _route: &str, batch: &[Payload]) -> PartnerRequest {
-        request::request(settings, batch)
+    fn request(&self, settings: &Ga4Settings, route: &str, batch: &[Payload]) -> PartnerRequest {
+        request::request(settings, route, batch)
     }
 
     fn interpret(

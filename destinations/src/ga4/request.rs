@@ -2,6 +2,7 @@
 //! GA4's answers: production says 204 to everything; the validation server lists problems.
 
 use super::settings::Ga4Settings;
+use super::wire::{self, Read};
 use destination_kit::destination::redact_query;
 use destination_kit::{ErrorKind, PartnerRequest, PartnerResponse, Payload, Verdict, Verdicts};
 use serde::{Deserialize, Serialize};
@@ -10,97 +11,102 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-/// A payload read back (borrowing from its bytes).
-#[derive(Deserialize)]
-struct WireIn<'a> {
-    #[serde(borrow)]
-    c: Cow<'a, str>,
-    #[serde(borrow, default)]
-    u: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    p: Option<&'a RawValue>,
-    #[serde(borrow)]
-    e: &'a RawValue,
-}
-
-/// The Measurement Protocol body.
-#[derive(Serialize)]
-struct Body<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    app_instance_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    user_properties: BTreeMap<Cow<'a, str>, &'a RawValue>,
-    events: Vec<&'a RawValue>,
-}
-
 /// Percent-encode a query value, keeping `:` (Firebase app ids) and unreserved characters.
-fn enc(s: &str) -> Cow<'_, str> {
-    let keep = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':');
-    if s.bytes().all(keep) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() * 3);
+fn push_enc(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for b in s.bytes() {
-        if keep(b) {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':') {
             out.push(b as char);
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
         }
     }
-    Cow::Owned(out)
 }
 
 /// The collect URL with the stream id and secret in the query.
 pub fn url(s: &Ga4Settings) -> String {
-    let path = if s.validate {
-        "/debug/mp/collect"
+    let base = s.base_url();
+    let secret = s.api_secret.expose();
+    let mut out = String::with_capacity(base.len() + secret.len() + 80);
+    out.push_str(base);
+    out.push_str(if s.validate {
+        "/debug/mp/collect?"
     } else {
-        "/mp/collect"
-    };
-    let stream = match (&s.measurement_id, &s.firebase_app_id) {
-        (Some(m), _) => format!("measurement_id={}", enc(m)),
-        (None, Some(f)) => format!("firebase_app_id={}", enc(f)),
-        (None, None) => String::new(),
-    };
-    format!(
-        "{}{path}?{stream}&api_secret={}",
-        s.base_url(),
-        enc(s.api_secret.expose())
-    )
+        "/mp/collect?"
+    });
+    match (&s.measurement_id, &s.firebase_app_id) {
+        (Some(m), _) => {
+            out.push_str("measurement_id=");
+            push_enc(&mut out, m);
+        }
+        (None, Some(f)) => {
+            out.push_str("firebase_app_id=");
+            push_enc(&mut out, f);
+        }
+        (None, None) => {}
+    }
+    out.push_str("&api_secret=");
+    push_enc(&mut out, secret);
+    out
 }
 
-/// Assemble one request from payloads of one route (one client id and user id).
-pub fn request(s: &Ga4Settings, batch: &[Payload]) -> PartnerRequest {
-    let parsed: Vec<WireIn<'_>> = batch
-        .iter()
-        .filter_map(|p| serde_json::from_str(p.body.get()).ok())
-        .collect();
-    let (c, u) = parsed
-        .first()
-        .map(|w| (w.c.as_ref(), w.u.as_deref()))
-        .unwrap_or(("", None));
-    let mut user_properties: BTreeMap<Cow<'_, str>, &RawValue> = BTreeMap::new();
-    for w in &parsed {
-        if let Some(p) = w.p
-            && let Ok(m) = serde_json::from_str::<BTreeMap<Cow<'_, str>, &RawValue>>(p.get())
-        {
-            // later events win: the newest value of a trait
-            user_properties.extend(m);
+/// Append `s` as a JSON string.
+fn push_str_json(body: &mut Vec<u8>, s: &str) {
+    // serialising a str into a Vec cannot fail
+    let _ = serde_json::to_writer(&mut *body, s);
+}
+
+/// The merged `user_properties` of a batch (later events win), as JSON; `None` when no event
+/// carries any.
+fn user_properties<'a>(reads: &[Read<'a>]) -> Option<Cow<'a, str>> {
+    let mut with = reads.iter().filter_map(|r| r.user_properties);
+    let first = with.next()?;
+    if with.next().is_none() {
+        return Some(Cow::Borrowed(first));
+    }
+    let mut merged: BTreeMap<Cow<'a, str>, &'a RawValue> = BTreeMap::new();
+    for p in reads.iter().filter_map(|r| r.user_properties) {
+        // written by the mapping as a JSON object of {name: {value}}
+        if let Ok(m) = serde_json::from_str::<BTreeMap<Cow<'a, str>, &'a RawValue>>(p) {
+            merged.extend(m);
         }
     }
-    let body = Body {
-        client_id: (!s.is_app_stream()).then_some(c),
-        app_instance_id: s.is_app_stream().then_some(c),
-        user_id: u,
-        user_properties,
-        events: parsed.iter().map(|w| w.e).collect(),
-    };
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    PartnerRequest::post_json(url(s), bytes).secret_param("api_secret")
+    serde_json::to_string(&merged).ok().map(Cow::Owned)
+}
+
+/// Assemble one request from the payloads of one route (one client id and user id): the events
+/// are copied as the mapping wrote them, one per payload, in order.
+pub fn request(s: &Ga4Settings, route: &str, batch: &[Payload]) -> PartnerRequest {
+    let (client, user) = wire::ids(route);
+    let reads: Vec<Read<'_>> = batch.iter().map(|p| wire::read(p.body.get())).collect();
+    let props = user_properties(&reads);
+    let events: usize = reads.iter().map(|r| r.event.len() + 1).sum();
+    let mut body = Vec::with_capacity(events + props.as_ref().map_or(0, |p| p.len()) + 128);
+    body.extend_from_slice(if s.is_app_stream() {
+        b"{\"app_instance_id\":"
+    } else {
+        b"{\"client_id\":"
+    });
+    push_str_json(&mut body, &client);
+    if let Some(u) = &user {
+        body.extend_from_slice(b",\"user_id\":");
+        push_str_json(&mut body, u);
+    }
+    if let Some(p) = props.as_deref().filter(|p| *p != "{}") {
+        body.extend_from_slice(b",\"user_properties\":");
+        body.extend_from_slice(p.as_bytes());
+    }
+    body.extend_from_slice(b",\"events\":[");
+    for (i, r) in reads.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(r.event.as_bytes());
+    }
+    body.extend_from_slice(b"]}");
+    PartnerRequest::post_json(url(s), body).secret_param("api_secret")
 }
 
 /// One message of the validation server.

@@ -322,6 +322,33 @@ fn one_request_per_user_with_merged_user_properties() {
 }
 
 #[test]
+fn every_payload_is_one_event_of_the_request_in_order_even_one_built_by_hand() {
+    let s = settings();
+    let mut a = track("Product Viewed", "m1", json!({"product_id": "p1"}));
+    a["anonymousId"] = json!("anon \"quoted\"");
+    let mut b = a.clone();
+    b["messageId"] = json!("m2");
+    b["event"] = json!("Cart Viewed");
+    let pa = payloads(map_with(&s, a));
+    let pb = payloads(map_with(&s, b));
+    let by_hand = Payload::json(pa[0].route.clone(), &json!({"name": "by_hand"}));
+    let batch = [pa[0].clone(), by_hand, pb[0].clone()];
+    let r = show(&Ga4.request(&s, &pa[0].route, &batch));
+    assert_eq!(r["body"]["client_id"], "anon \"quoted\"");
+    let names: Vec<&str> = r["body"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["view_item", "by_hand", "view_cart"]);
+    assert_eq!(
+        r["body"]["events"][0]["params"]["items"][0]["item_id"],
+        "p1"
+    );
+}
+
+#[test]
 fn secret_never_shows() {
     let s = settings();
     assert!(!format!("{s:?}").contains(mock::API_SECRET));
@@ -496,8 +523,8 @@ fn coverage_matches_the_documented_table() {
     let mut counts = std::collections::BTreeMap::new();
     for (kind, v) in spec_tests::fixtures::all_spec_events() {
         let p = payloads(map_with(&s, v));
-        let body: Value = serde_json::from_str(p[0].body.get()).unwrap();
-        let name = body["e"]["name"].as_str().unwrap().to_string();
+        let body: Value = serde_json::from_str(super::wire::read(p[0].body.get()).event).unwrap();
+        let name = body["name"].as_str().unwrap().to_string();
         let custom = custom_event_name(kind.name).unwrap();
         let how = if name == custom { "custom" } else { "native" };
         *counts.entry((kind.family, how)).or_insert(0) += 1;
