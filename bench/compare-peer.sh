@@ -37,6 +37,15 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/__stats" >/dev/null 2>&1
 field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 # the line (a JSON report) with the median pipeline_eps of those on stdin
 median() { python3 -c "import json,sys; r=sorted((json.loads(l) for l in sys.stdin if l.strip()), key=lambda d: d['pipeline_eps']); print(json.dumps(r[len(r)//2]))"; }
+# one destkit run against a freshly reset sink; its JSON report gains the sink's own CPU seconds
+# and request count over the run (the warm-up included), read from the sink's /__stats
+run() {
+  curl -sf -X POST "http://127.0.0.1:$port/__reset" >/dev/null
+  local report stats
+  report=$("$destkit" "$@")
+  stats=$(curl -sf "http://127.0.0.1:$port/__stats")
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); s=json.loads(sys.argv[2]); d["sink_cpu_s"]=s["sink_cpu_s"]; d["sink_requests"]=s["requests"]; print(json.dumps(d))' "$report" "$stats"
+}
 results=()
 for dest in amplitude ga4; do
   # GA4 rejects events older than 72 hours on purpose; the generator's stream starts on
@@ -53,27 +62,36 @@ for dest in amplitude ga4; do
   # destkit's runs are short (a batched run of 20,000 events lasts a fraction of a second), so
   # each is repeated three times and the median run is reported
   ours=$(for _ in 1 2 3; do
-           curl -sf -X POST "http://127.0.0.1:$port/__reset" >/dev/null
-           "$destkit" bench --destination "$dest" --input "$work/events.jsonl" --json \
+           run bench --destination "$dest" --input "$work/events.jsonl" --json \
              --endpoint "http://127.0.0.1:$port" --settings "$extra"
          done | median)
   ours_eps=$(echo "$ours" | field pipeline_eps)
   ours_rss=$(echo "$ours" | field peak_rss_mb)
   ours_del=$(echo "$ours" | field delivered)
   one=$(for _ in 1 2 3; do
-          curl -sf -X POST "http://127.0.0.1:$port/__reset" >/dev/null
-          "$destkit" bench --destination "$dest" --input "$work/events.jsonl" --json --pipeline-only \
+          run bench --destination "$dest" --input "$work/events.jsonl" --json --pipeline-only \
             --batch-size 1 --endpoint "http://127.0.0.1:$port" --settings "$extra"
         done | median)
   one_eps=$(echo "$one" | field pipeline_eps)
   one_del=$(echo "$one" | field delivered)
-  results+=("$(python3 - "$dest" "$events" "$peer_eps" "$peer_rss" "$ours_eps" "$ours_rss" "$ours_del" "$one_eps" "$one_del" <<'PY'
-import sys
-d, n, pe, pr, oe, orss, od, ee, ed = sys.argv[1:]
+  results+=("$(python3 - "$dest" "$events" "$peer_eps" "$peer_rss" "$ours_eps" "$ours_rss" "$ours_del" "$one_eps" "$one_del" "$ours" "$one" <<'PY'
+import json, sys
+d, n, pe, pr, oe, orss, od, ee, ed, ours, one = sys.argv[1:]
 pe, oe, ee = float(pe), float(oe), float(ee)
 print(f"{d:<10} events={n} peer={pe:,.0f}/s ({float(pr):.0f} MB)  "
       f"destkit batched={oe:,.0f}/s ({float(orss):.0f} MB, delivered {od}) ratio={oe/pe:,.1f}x  "
       f"destkit batch_size=1 {ee:,.0f}/s (delivered {ed}) ratio={ee/pe:,.1f}x")
+# What bounds each destkit run on this machine: the sink and destkit share its two cores, so
+# 2 / (sink CPU per event + destkit CPU per event) is the most any sender could reach with this
+# sink; the machine is saturated when the measured rate is close to it.
+for label, r in (("batched", json.loads(ours)), ("batch_size=1", json.loads(one))):
+    sink_req = r["sink_cpu_s"] / max(r["sink_requests"], 1)
+    sink_ev = sink_req * r["requests"] / max(r["events"], 1)
+    ours_ev = r["pipeline_cpu_s"] / max(r["events"], 1)
+    cap = 2 / (sink_ev + ours_ev)
+    print(f"{'':<10}   {label}: {r['requests']} requests; sink {sink_req*1e6:,.0f} us CPU per request, "
+          f"destkit {ours_ev*1e6:,.1f} us CPU per event; two cores allow at most {cap:,.0f}/s "
+          f"({r['pipeline_eps']/cap:.0%} of it reached)")
 PY
 )")
 done
