@@ -266,3 +266,36 @@ fn the_recommended_tokio_runtime_delivers_a_long_stream() {
         assert_eq!(received(&server).await, 50);
     });
 }
+
+/// `block_on_worker` drives a delivery on the runtime's worker (not on the calling thread), with
+/// the same result as `block_on`, and gives a panic of the task back to the caller.
+#[test]
+fn a_delivery_driven_on_the_worker_accounts_for_every_event() {
+    let rt = destination_kit::runtime::tokio_runtime().expect("a tokio runtime");
+    let caller = std::thread::current().id();
+    let (r, requests, ran_on) = destination_kit::runtime::block_on_worker(&rt, async {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&server)
+            .await;
+        let (runtime, _clock) = runtime(TestDest::batched(1), &server.uri(), config());
+        let r = tokio::time::timeout(
+            Duration::from_secs(60),
+            runtime.deliver_reader(std::io::Cursor::new(events(300))),
+        )
+        .await
+        .expect("the stream got through");
+        (r, received(&server).await, std::thread::current().id())
+    });
+    assert_ne!(ran_on, caller, "the driver ran on a worker");
+    check(&r);
+    assert_eq!((r.report.input, r.report.delivered), (300, 300));
+    assert_eq!(requests, 300, "one request per event");
+
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        destination_kit::runtime::block_on_worker(&rt, async { panic!("inside the task") })
+    }))
+    .expect_err("the panic reaches the caller");
+    assert_eq!(panicked.downcast_ref::<&str>(), Some(&"inside the task"));
+}

@@ -123,7 +123,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(bench(args)) {
+    match destination_kit::runtime::block_on_worker(&rt, bench(args)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("destkit bench: {e}");

@@ -99,7 +99,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(deliver(args)) {
+    match destination_kit::runtime::block_on_worker(&rt, deliver(args)) {
         Ok(report) if report.has_problems() => ExitCode::from(1),
         Ok(_) => ExitCode::SUCCESS,
         Err(Usage(msg)) => {

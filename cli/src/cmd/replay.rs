@@ -245,7 +245,7 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    rt.block_on(replay(args))
+    destination_kit::runtime::block_on_worker(&rt, replay(args))
 }
 
 async fn replay(args: Args) -> ExitCode {

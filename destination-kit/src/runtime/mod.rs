@@ -83,6 +83,9 @@ fn prepare_ahead() -> usize {
 /// opening a file) waits for a chunk to finish, a few milliseconds at most; nothing waits on a
 /// chunk while holding a blocking thread, so this cannot deadlock.
 ///
+/// Drive a delivery on it with [`block_on_worker`], so that the driver shares the worker with
+/// the requests.
+///
 /// ```
 /// let rt = destination_kit::runtime::tokio_runtime().expect("a runtime");
 /// let sum = rt.block_on(async { 1 + 1 });
@@ -95,6 +98,38 @@ pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .max_blocking_threads(cores + 1)
         .enable_all()
         .build()
+}
+
+/// Run `future` to its end as a task on `rt`'s workers, the calling thread only waiting.
+///
+/// [`tokio::runtime::Runtime::block_on`] polls its future on the calling thread, not on a
+/// worker: a delivery driven that way runs its driver (dedup, batching, accounting) on one
+/// thread and its requests on the worker, and every answer wakes the other thread — two context
+/// switches and a futex call per request. Spawned, driver and requests share the one worker of
+/// [`tokio_runtime`]. Measured on this project's 2-core machine, 20,000 peer events one per
+/// request into the node sink, three alternated runs: GA4 10,723–12,548 → 13,834–16,327 events/s
+/// (1.67–1.76 → 1.16–1.41 CPU-seconds), Amplitude 9,612–10,977 → 12,166–12,576, involuntary
+/// context switches 13–17 k → 0.3–0.5 k; batched runs no slower. A panic in `future` is
+/// resumed on the calling thread.
+///
+/// ```
+/// let rt = destination_kit::runtime::tokio_runtime().expect("a runtime");
+/// let caller = std::thread::current().id();
+/// let ran_on = destination_kit::runtime::block_on_worker(&rt, async { std::thread::current().id() });
+/// assert_ne!(ran_on, caller);
+/// ```
+pub fn block_on_worker<F>(rt: &tokio::runtime::Runtime, future: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match rt.block_on(rt.spawn(future)) {
+        Ok(out) => out,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("the task was cancelled before it finished: {e}"),
+        },
+    }
 }
 
 /// The final outcome of one input event.
