@@ -124,11 +124,7 @@ async fn every_kind_of_input_gets_one_outcome() {
 
 #[tokio::test]
 async fn a_batch_envelope_document_keeps_positions() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = partner_answering(200).await;
     let doc = json!({"batch": [
         serde_json::from_str::<serde_json::Value>(&track("b1", "2026-01-02T03:04:05Z")).unwrap(),
         {"type": "nope"},
@@ -157,11 +153,7 @@ async fn an_empty_input_adds_up_to_nothing() {
 
 #[tokio::test]
 async fn a_destination_that_panics_in_map_rejects_that_event_only() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = partner_answering(200).await;
     // 300 lines: enough that the prepare stage runs them in parallel chunks on the blocking pool
     let mut input = events(300);
     let bad = json!({"type": "track", "event": "Panic Please", "userId": "u1",
@@ -193,11 +185,7 @@ async fn a_destination_that_panics_in_map_rejects_that_event_only() {
 
 #[tokio::test]
 async fn a_payload_that_cannot_be_serialised_rejects_that_event_with_why() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = partner_answering(200).await;
     let mut input = events(2);
     let bad = json!({"type": "track", "event": "Unserialisable", "userId": "u1",
         "messageId": "m-bad", "timestamp": "2026-01-02T03:04:05Z"});
@@ -248,11 +236,7 @@ async fn a_payload_that_cannot_be_serialised_rejects_that_event_with_why() {
 fn the_recommended_tokio_runtime_delivers_a_long_stream() {
     let rt = destination_kit::runtime::tokio_runtime().expect("a tokio runtime");
     rt.block_on(async {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&server)
-            .await;
+        let server = partner_answering(200).await;
         let input = events(5_000); // about 20 chunks of 256
         let (runtime, _clock) = runtime(TestDest::batched(100), &server.uri(), config());
         let r = tokio::time::timeout(
@@ -274,11 +258,7 @@ fn a_delivery_driven_on_the_worker_accounts_for_every_event() {
     let rt = destination_kit::runtime::tokio_runtime().expect("a tokio runtime");
     let caller = std::thread::current().id();
     let (r, requests, ran_on) = destination_kit::runtime::block_on_worker(&rt, async {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&server)
-            .await;
+        let server = partner_answering(200).await;
         let (runtime, _clock) = runtime(TestDest::batched(1), &server.uri(), config());
         let r = tokio::time::timeout(
             Duration::from_secs(60),

@@ -11,15 +11,6 @@ use support::*;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-async fn ok_server() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
-    server
-}
-
 async fn batch_sizes(server: &MockServer) -> Vec<usize> {
     let mut v: Vec<usize> = server
         .received_requests()
@@ -40,7 +31,7 @@ async fn batch_sizes(server: &MockServer) -> Vec<usize> {
 
 #[tokio::test]
 async fn batches_respect_the_event_limit() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(TestDest::batched(4), &server.uri(), config());
     let r = rt.deliver_bytes(&events(10)).await;
     check(&r);
@@ -51,7 +42,7 @@ async fn batches_respect_the_event_limit() {
 
 #[tokio::test]
 async fn batch_size_override_below_the_destination_limit() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(
         TestDest::batched(100),
         &server.uri(),
@@ -61,7 +52,7 @@ async fn batch_size_override_below_the_destination_limit() {
     check(&r);
     assert_eq!(batch_sizes(&server).await, vec![1, 3, 3]);
     // batch_size 1 turns batching off
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(
         TestDest::batched(100),
         &server.uri(),
@@ -80,7 +71,7 @@ async fn an_events_payloads_travel_together_unless_the_partner_limit_splits_them
         ..TestDest::batched(limit)
     };
     // batch size 1: one event per request, all three payloads in it
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(fanout(100), &server.uri(), config().batch_size(1));
     let r = rt.deliver_bytes(&events(5)).await;
     check(&r);
@@ -88,19 +79,19 @@ async fn an_events_payloads_travel_together_unless_the_partner_limit_splits_them
     assert_eq!(batch_sizes(&server).await, vec![3; 5]);
     assert_eq!(r.report.requests, 5);
     // batch size 4: a batch that cannot take the next event's three is sent first
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(fanout(100), &server.uri(), config().batch_size(4));
     let r = rt.deliver_bytes(&events(4)).await;
     check(&r);
     assert_eq!(batch_sizes(&server).await, vec![3; 4]);
     // batch size 7: two events fit (6), the third starts the next request
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(fanout(100), &server.uri(), config().batch_size(7));
     let r = rt.deliver_bytes(&events(5)).await;
     check(&r);
     assert_eq!(batch_sizes(&server).await, vec![3, 6, 6]);
     // the partner's own limit (2) does split an event
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(fanout(2), &server.uri(), config());
     let r = rt.deliver_bytes(&events(2)).await;
     check(&r);
@@ -110,7 +101,7 @@ async fn an_events_payloads_travel_together_unless_the_partner_limit_splits_them
 
 #[tokio::test]
 async fn batches_respect_the_byte_limit() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     // one payload is about 75 bytes: a 200-byte limit fits two
     let mut dest = TestDest::batched(100);
     dest.batch = BatchLimits {
@@ -136,7 +127,7 @@ async fn batches_respect_the_byte_limit() {
 
 #[tokio::test]
 async fn bytes_sent_counts_request_bodies() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(TestDest::batched(4), &server.uri(), config());
     let r = rt.deliver_bytes(&events(8)).await;
     check(&r);
@@ -203,7 +194,7 @@ async fn the_concurrency_limit_holds_and_is_reached() {
 
 #[tokio::test]
 async fn a_long_lived_handle_delivers_and_drains_on_shutdown() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let s2 = seen.clone();
     let (rt, _c) = runtime(TestDest::batched(50), &server.uri(), config());
@@ -229,7 +220,7 @@ async fn a_long_lived_handle_delivers_and_drains_on_shutdown() {
 
 #[tokio::test]
 async fn a_slow_flush_interval_still_sends_a_partial_batch() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(TestDest::batched(500), &server.uri(), config());
     let rt: Runtime = rt;
     let handle = rt.start();

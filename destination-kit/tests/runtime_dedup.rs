@@ -7,17 +7,6 @@ use destination_kit::Outcome;
 use destination_kit::runtime::{DedupStore, MemoryDedup, Runtime};
 use std::time::Duration;
 use support::*;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn ok_server() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
-    server
-}
 
 fn one(id: &str) -> Vec<u8> {
     format!("{}\n", track(id, "2026-01-02T03:04:05Z")).into_bytes()
@@ -25,7 +14,7 @@ fn one(id: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_duplicate_in_the_same_run_is_dropped() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(TestDest::default(), &server.uri(), config());
     let mut input = events(3);
     input.extend(one("m1"));
@@ -40,7 +29,7 @@ async fn a_duplicate_in_the_same_run_is_dropped() {
 
 #[tokio::test]
 async fn duplicates_inside_the_window_and_not_outside() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, clock) = runtime(TestDest::default(), &server.uri(), config());
     assert_eq!(rt.deliver_bytes(&one("a")).await.report.delivered, 1);
     // 23 h later: still inside the 24 h window
@@ -58,7 +47,7 @@ async fn duplicates_inside_the_window_and_not_outside() {
 
 #[tokio::test]
 async fn dedup_is_per_source() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (web, _c) = runtime(TestDest::default(), &server.uri(), config().source("web"));
     let (ios, _c) = runtime(TestDest::default(), &server.uri(), config().source("ios"));
     let mut shared = MemoryDedup::new(Duration::from_secs(86_400));
@@ -74,7 +63,7 @@ async fn dedup_is_per_source() {
 
 #[tokio::test]
 async fn a_long_window_is_configurable() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let window = Duration::from_secs(170 * 86_400);
     let (rt, clock) = runtime(
         TestDest::default(),
@@ -92,7 +81,7 @@ async fn a_long_window_is_configurable() {
 
 #[tokio::test]
 async fn a_shuffled_stream_arrives_with_each_events_own_timestamp() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(TestDest::batched(7), &server.uri(), config());
     // 30 events with distinct times, in a scrambled order
     let mut order: Vec<usize> = (0..30).collect();

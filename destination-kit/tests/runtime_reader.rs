@@ -7,21 +7,10 @@ mod support;
 use serde_json::json;
 use std::io::{BufReader, Cursor, Read};
 use support::*;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn ok_server() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
-    server
-}
 
 #[tokio::test]
 async fn json_lines_stream_through_in_chunks() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(TestDest::batched(100), &server.uri(), config());
     let mut input = events(700);
     input.extend_from_slice(b"\nnot json\n");
@@ -47,7 +36,7 @@ async fn json_lines_stream_through_in_chunks() {
 
 #[tokio::test]
 async fn a_pretty_printed_document_is_read_whole() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(TestDest::batched(100), &server.uri(), config());
     let doc = json!({"batch": [
         serde_json::from_str::<serde_json::Value>(&track("p1", "2026-01-02T03:04:05Z")).unwrap(),
@@ -72,7 +61,7 @@ impl Read for FailsAfter {
 
 #[tokio::test]
 async fn a_read_error_ends_the_input_with_a_warning() {
-    let server = ok_server().await;
+    let server = partner_answering(200).await;
     let (rt, _c) = runtime(TestDest::default(), &server.uri(), config());
     let r = rt
         .deliver_reader(BufReader::new(FailsAfter(Cursor::new(events(3)))))

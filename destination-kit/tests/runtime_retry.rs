@@ -109,11 +109,7 @@ async fn retry_after_exactly_fills_the_budget_then_expires() {
 
 #[tokio::test]
 async fn a_partner_failing_forever_expires_after_four_hours() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&server)
-        .await;
+    let server = partner_answering(503).await;
     let (rt, clock) = runtime(TestDest::default(), &server.uri(), config());
     let policy = RetryPolicy::default();
     let r = rt.deliver_bytes(&events(1)).await;
@@ -205,11 +201,7 @@ fn reject_odd(resp: &PartnerResponse, batch: &[Payload], now: SystemTime) -> Ver
 
 #[tokio::test]
 async fn a_partially_rejected_batch_keeps_per_event_outcomes() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = partner_answering(200).await;
     let mut dest = TestDest::batched(10);
     dest.interpret = Some(reject_odd);
     let (rt, _clock) = runtime(dest, &server.uri(), config());
@@ -289,11 +281,7 @@ async fn an_event_with_several_payloads_takes_its_worst_result() {
         }
         v
     }
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = partner_answering(200).await;
     let mut dest = TestDest::batched(2);
     dest.fanout = 3;
     dest.interpret = Some(fail_n1);
@@ -340,11 +328,7 @@ async fn too_few_verdicts_still_give_every_event_an_outcome() {
     fn short(_resp: &PartnerResponse, batch: &[Payload], _now: SystemTime) -> Verdicts {
         Verdicts::all(batch.len().saturating_sub(2), Verdict::Delivered)
     }
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
+    let server = partner_answering(200).await;
     let mut dest = TestDest::batched(5);
     dest.interpret = Some(short);
     let (rt, _clock) = runtime(dest, &server.uri(), config());

@@ -226,3 +226,13 @@ pub async fn received(server: &wiremock::MockServer) -> usize {
         .map(|r| r.len())
         .unwrap_or(0)
 }
+
+/// A partner on 127.0.0.1 that answers every POST with `status` and an empty body.
+pub async fn partner_answering(status: u16) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(status))
+        .mount(&server)
+        .await;
+    server
+}
