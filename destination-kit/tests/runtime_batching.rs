@@ -192,6 +192,44 @@ async fn the_concurrency_limit_holds_and_is_reached() {
     );
 }
 
+/// The byte budget of started batches bounds what is in flight whatever the request limit:
+/// with room for two batches' payloads, two are in flight at most (and that is reached); with
+/// less than one batch, one batch still goes at a time. Every event is delivered either way.
+#[tokio::test]
+async fn the_pending_byte_budget_bounds_batches_in_flight() {
+    const DELAY: Duration = Duration::from_millis(150);
+    for (budget_batches, expect_inflight) in [(2usize, 2usize), (0, 1)] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_delay(DELAY))
+            .mount(&server)
+            .await;
+        let dest = TestDest::batched(2);
+        let max_inflight = dest.max_inflight.clone();
+        // every payload of events() has the same length: measure one batch of two
+        let (probe, _c) = runtime(TestDest::batched(2), &server.uri(), config());
+        let one_batch = probe.deliver_bytes(&events(2)).await.report.bytes_sent as usize;
+        let budget = (budget_batches * one_batch).max(1);
+        let (rt, _c) = runtime(
+            dest,
+            &server.uri(),
+            config()
+                .concurrency(8)
+                .max_pending_bytes(budget)
+                .attempt_timeout(Duration::from_secs(10)),
+        );
+        let r = rt.deliver_bytes(&events(12)).await;
+        check(&r);
+        assert_eq!(r.report.delivered, 12);
+        assert_eq!(r.report.requests, 6);
+        assert_eq!(
+            max_inflight.load(std::sync::atomic::Ordering::SeqCst),
+            expect_inflight,
+            "budget of {budget} bytes ({budget_batches} batches of {one_batch})"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_long_lived_handle_delivers_and_drains_on_shutdown() {
     let server = partner_answering(200).await;

@@ -53,6 +53,9 @@ pub struct Args {
     /// Requests in flight.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Most MiB of payloads in started, unfinished batches (default 16, as `deliver`).
+    #[arg(long)]
+    pub max_pending_mb: Option<usize>,
     /// Seed of the generated events.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -216,6 +219,9 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
         .batch_size(batch_size);
     if let Some(w) = args.dedup_window {
         config = config.dedup_window(w);
+    }
+    if let Some(mb) = args.max_pending_mb {
+        config = config.max_pending_bytes(mb << 20);
     }
     if let Some(n) = args.dedup_memory_ids {
         config = config.dedup_memory_ids((n > 0).then_some(n));

@@ -51,6 +51,10 @@ pub struct Args {
     /// event's payloads, such as an order and its products, are never split by this size).
     #[arg(long = "batch-size")]
     pub batch_size: Option<usize>,
+    /// Most MiB of payloads in batches sent or waiting to be retried before input reading
+    /// pauses (default 16; one batch always goes, however large).
+    #[arg(long = "max-pending-mb")]
+    pub max_pending_mb: Option<usize>,
     /// Timeout of one HTTP attempt (default 10s).
     #[arg(long = "attempt-timeout", value_parser = humantime::parse_duration)]
     pub attempt_timeout: Option<Duration>,
@@ -169,6 +173,9 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
     }
     if let Some(d) = args.attempt_timeout {
         config = config.attempt_timeout(d);
+    }
+    if let Some(mb) = args.max_pending_mb {
+        config = config.max_pending_bytes(mb << 20);
     }
     if let Some(n) = args.batch_size {
         if n == 0 {

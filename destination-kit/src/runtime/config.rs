@@ -55,6 +55,9 @@ impl RetryPolicy {
     }
 }
 
+/// Default [`DeliveryConfig::max_pending_bytes`]: 16 MiB of payloads in started batches.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 16 << 20;
+
 /// Everything a [`Runtime`](super::Runtime) needs besides the destination.
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
@@ -65,6 +68,17 @@ pub struct DeliveryConfig {
     /// Most batches started but not finished (in flight or waiting to retry) before the runtime
     /// stops reading input (default `4 × concurrency`, at least 16). Bounds memory.
     pub max_pending_batches: usize,
+    /// Most payload bytes in batches started but not finished before the runtime stops reading
+    /// input (default [`DEFAULT_MAX_PENDING_BYTES`], 16 MiB); one batch is always allowed, however
+    /// large. With large batches (Amplitude's ~1 MB) `max_pending_batches` alone let memory
+    /// swing by tens of MB with how far sending fell behind; this bounds it in bytes.
+    ///
+    /// ```
+    /// use destination_kit::runtime::DeliveryConfig;
+    /// let config = DeliveryConfig::default().max_pending_bytes(4 << 20);
+    /// assert_eq!(config.max_pending_bytes, 4 << 20);
+    /// ```
+    pub max_pending_bytes: usize,
     /// An open batch is sent at the latest this long after it was started (default 200 ms);
     /// matters for long-lived runtimes fed slowly.
     pub flush_interval: Duration,
@@ -92,6 +106,7 @@ impl Default for DeliveryConfig {
             retry: RetryPolicy::default(),
             concurrency: 8,
             max_pending_batches: 32,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             flush_interval: Duration::from_millis(200),
             batch_size: None,
             rate_limit: None,
@@ -107,6 +122,11 @@ impl DeliveryConfig {
     pub fn concurrency(mut self, n: usize) -> Self {
         self.concurrency = n.max(1);
         self.max_pending_batches = (self.concurrency * 4).max(16);
+        self
+    }
+    /// Set the byte budget of started, unfinished batches (at least one batch always runs).
+    pub fn max_pending_bytes(mut self, bytes: usize) -> Self {
+        self.max_pending_bytes = bytes;
         self
     }
     /// Set the retry policy.

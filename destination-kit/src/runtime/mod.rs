@@ -28,7 +28,7 @@ mod send;
 pub mod state;
 
 pub use clock::{Clock, SystemClock, TestClock};
-pub use config::{DeliveryConfig, MAX_DEDUP_WINDOW, RetryPolicy};
+pub use config::{DEFAULT_MAX_PENDING_BYTES, DeliveryConfig, MAX_DEDUP_WINDOW, RetryPolicy};
 pub use dead_letter::{DeadLetter, DeadLetterEntry};
 pub use dedup::{DEFAULT_MEMORY_IDS, DedupStore, MemoryDedup};
 pub use state::{Earlier, Journal, StateDedup, StateError, StateJournal, StateOptions, StateStore};
@@ -644,8 +644,10 @@ struct Driver<'a> {
     free: Vec<u32>,
     open: HashMap<Cow<'static, str>, OpenBatch>,
     tasks: JoinSet<BatchDone>,
-    /// Slots of each running batch, to account for them if a task panics.
-    task_slots: HashMap<tokio::task::Id, Vec<u32>>,
+    /// Slots of each running batch, to account for them if a task panics, and its payload bytes.
+    task_slots: HashMap<tokio::task::Id, (Vec<u32>, usize)>,
+    /// Payload bytes of the running batches (against `max_pending_bytes`).
+    pending_bytes: usize,
     report: DeliveryReport,
     events: Vec<EventOutcome>,
     dead_letter: Option<DeadLetter>,
@@ -697,6 +699,7 @@ impl<'a> Driver<'a> {
             open: HashMap::new(),
             tasks: JoinSet::new(),
             task_slots: HashMap::new(),
+            pending_bytes: 0,
             report: DeliveryReport::default(),
             events: Vec::new(),
             dead_letter,
@@ -924,7 +927,12 @@ impl<'a> Driver<'a> {
         let Some(b) = self.open.remove(&route) else {
             return;
         };
-        while self.tasks.len() >= self.rt.config.max_pending_batches.max(1) {
+        let config = &self.rt.config;
+        let (max_batches, max_bytes) =
+            (config.max_pending_batches.max(1), config.max_pending_bytes);
+        while self.tasks.len() >= max_batches
+            || (!self.tasks.is_empty() && self.pending_bytes + b.bytes > max_bytes)
+        {
             match self.tasks.join_next_with_id().await {
                 Some(j) => self.joined(j),
                 None => break,
@@ -937,7 +945,8 @@ impl<'a> Driver<'a> {
             b.payloads,
             b.items,
         ));
-        self.task_slots.insert(handle.id(), slots);
+        self.task_slots.insert(handle.id(), (slots, b.bytes));
+        self.pending_bytes += b.bytes;
         while let Some(j) = self.tasks.try_join_next_with_id() {
             self.joined(j);
         }
@@ -966,7 +975,9 @@ impl<'a> Driver<'a> {
     fn joined(&mut self, j: Result<(tokio::task::Id, BatchDone), tokio::task::JoinError>) {
         match j {
             Ok((id, done)) => {
-                self.task_slots.remove(&id);
+                if let Some((_, bytes)) = self.task_slots.remove(&id) {
+                    self.pending_bytes -= bytes;
+                }
                 self.report.requests += done.requests;
                 self.report.retries += done.retries;
                 self.report.bytes_sent += done.bytes_sent;
@@ -980,7 +991,8 @@ impl<'a> Driver<'a> {
                 } else {
                     "shutdown: the drain timeout passed before delivery".to_string()
                 };
-                if let Some(slots) = self.task_slots.remove(&e.id()) {
+                if let Some((slots, bytes)) = self.task_slots.remove(&e.id()) {
+                    self.pending_bytes -= bytes;
                     for s in slots {
                         let end = if e.is_panic() {
                             End::Failed {
@@ -1048,6 +1060,7 @@ impl<'a> Driver<'a> {
         self.tasks.abort_all();
         self.open.clear();
         self.task_slots.clear();
+        self.pending_bytes = 0;
         let live: Vec<u32> = (0..self.slots.len() as u32)
             .filter(|s| self.slots[*s as usize].is_some())
             .collect();
