@@ -1402,7 +1402,7 @@ fn records_of_object(line: usize, map: Map<String, Value>) -> LineRecords {
 
 /// The records of one input line: none (blank), one, or the items of a batch envelope.
 /// An iterator, so a line costs no extra allocation.
-enum LineRecords {
+pub(crate) enum LineRecords {
     One(Option<Record>),
     Batch {
         line: usize,
@@ -1433,7 +1433,7 @@ impl Iterator for LineRecords {
 }
 
 /// Parse one line of a JSON-lines stream (`line` is its 1-based number).
-fn parse_line(line: usize, bytes: &[u8]) -> LineRecords {
+pub(crate) fn parse_line(line: usize, bytes: &[u8]) -> LineRecords {
     let bytes = trim_ascii(bytes);
     if bytes.is_empty() {
         return LineRecords::One(None);
@@ -1457,10 +1457,29 @@ fn parse_line(line: usize, bytes: &[u8]) -> LineRecords {
 /// holding a batch envelope). A line that is not UTF-8 or not JSON becomes a record with the
 /// error; the other lines are unaffected.
 pub fn parse_lines(bytes: &[u8]) -> impl Iterator<Item = Record> + '_ {
-    bytes
-        .split(|b| *b == b'\n')
+    split_lines(bytes)
         .enumerate()
         .flat_map(|(i, line)| parse_line(i + 1, line))
+}
+
+/// `bytes` split at every `\n`, as `<[u8]>::split` splits it (a trailing piece after the last
+/// newline, one empty piece for empty input), finding newlines with `memchr` instead of
+/// testing byte by byte.
+pub(crate) fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> + '_ {
+    let mut rest = Some(bytes);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(b'\n', r) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
 }
 
 /// Read a JSON-lines stream from any [`std::io::BufRead`] without loading it whole: the
@@ -1534,4 +1553,31 @@ impl<R: std::io::BufRead> Iterator for RecordReader<R> {
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
     b.trim_ascii()
+}
+
+#[cfg(test)]
+mod split_lines_tests {
+    use super::split_lines;
+
+    proptest::proptest! {
+        /// The memchr split gives exactly the pieces `<[u8]>::split` gives, on any bytes.
+        #[test]
+        fn split_lines_is_slice_split(bytes in proptest::collection::vec(
+            proptest::prop_oneof![proptest::strategy::Just(b'\n'), proptest::prelude::any::<u8>()],
+            0..200,
+        )) {
+            let ours: Vec<&[u8]> = split_lines(&bytes).collect();
+            let std: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+            proptest::prop_assert_eq!(ours, std);
+        }
+    }
+
+    #[test]
+    fn edges() {
+        let pieces = |b: &'static [u8]| split_lines(b).collect::<Vec<_>>();
+        assert_eq!(pieces(b""), vec![b"" as &[u8]]);
+        assert_eq!(pieces(b"\n"), vec![b"" as &[u8], b""]);
+        assert_eq!(pieces(b"a\nb"), vec![b"a" as &[u8], b"b"]);
+        assert_eq!(pieces(b"a\n\nb\n"), vec![b"a" as &[u8], b"", b"b", b""]);
+    }
 }

@@ -287,8 +287,7 @@ impl Runtime {
             });
             return self.drive(futures::stream::iter(items)).await;
         }
-        let items = bytes
-            .split(|b| *b == b'\n')
+        let items = crate::event::split_lines(bytes)
             .enumerate()
             .filter_map(|(i, line)| {
                 let t = line.trim_ascii();

@@ -7,7 +7,7 @@
 use super::{Body, Input};
 use crate::destination::{DestinationInfo, DynDestination, Event, Mapped, Payload};
 use crate::error::Errors;
-use crate::event::parse_lines;
+use crate::event::parse_line;
 use crate::outcome::Outcome;
 use std::time::SystemTime;
 
@@ -53,11 +53,13 @@ pub(crate) struct Preparer {
 
 impl Preparer {
     /// Prepare one input: parse it first when it is still a raw line (a line holding a
-    /// `{"batch": [...]}` envelope gives one result per event in it).
+    /// `{"batch": [...]}` envelope gives one result per event in it). A `Body::Line` is one
+    /// line already (the readers split at newlines), so it is parsed as one, not searched for
+    /// newlines again byte by byte (that search was 3.5 % of a pipeline's instructions).
     pub fn prepare_input(&self, input: Input, now: SystemTime) -> Vec<Prepared> {
         match input.body {
             Body::Parsed(_) => vec![self.prepare(input, now)],
-            Body::Line(bytes) => parse_lines(&bytes)
+            Body::Line(bytes) => parse_line(input.line, &bytes)
                 .map(|r| {
                     let raw = match (&r.result, self.keep_event) {
                         (Err(_), true) => Some(String::from_utf8_lossy(&bytes).into()),
