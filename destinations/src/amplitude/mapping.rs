@@ -259,12 +259,17 @@ fn base<'a>(
         location_lat: lnum("latitude"),
         location_lng: lnum("longitude"),
         user_agent: ctx.user_agent(),
+        // `name/version` (or `name`), built without `format!`'s machinery: once per event
         library: ctx.library().and_then(|l| {
             let name = l.get("name")?.as_str()?;
-            Some(match l.get("version").and_then(Value::as_str) {
-                Some(v) => format!("{name}/{v}"),
-                None => name.to_string(),
-            })
+            let version = l.get("version").and_then(Value::as_str);
+            let mut s = String::with_capacity(name.len() + version.map_or(0, |v| v.len() + 1));
+            s.push_str(name);
+            if let Some(v) = version {
+                s.push('/');
+                s.push_str(v);
+            }
+            Some(s)
         }),
     }
 }

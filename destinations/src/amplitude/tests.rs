@@ -474,3 +474,23 @@ fn session_id_comes_from_the_amplitude_integration_options() {
     let r = requests_for(&settings(), track("Thing", "m", json!({})));
     assert!(r[0]["body"]["events"][0].get("session_id").is_none());
 }
+
+#[test]
+fn library_is_name_slash_version_or_the_name_alone() {
+    let library_of = |lib: Value| {
+        let mut v = track("Thing", "m-lib", json!({}));
+        v["context"]["library"] = lib;
+        let p = payloads(map_with(&settings(), v));
+        let body: Value = serde_json::from_str(p[0].body.get()).expect("JSON");
+        body["library"].clone()
+    };
+    assert_eq!(
+        library_of(json!({"name": "analytics.js", "version": "5.2.0"})),
+        json!("analytics.js/5.2.0")
+    );
+    assert_eq!(
+        library_of(json!({"name": "analytics.js"})),
+        json!("analytics.js")
+    );
+    assert_eq!(library_of(json!({"version": "5.2.0"})), Value::Null);
+}
