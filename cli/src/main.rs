@@ -6,6 +6,7 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod alloc;
 mod bench;
 mod cmd;
 mod settings;
@@ -13,7 +14,7 @@ mod settings;
 /// mimalloc: the pipeline allocates many small short-lived values per event (JSON trees,
 /// serialised payloads); glibc malloc spent a third of the pipeline's CPU on them.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::Mimalloc = alloc::Mimalloc;
 
 /// destination-kit's command line.
 #[derive(Parser, Debug)]
