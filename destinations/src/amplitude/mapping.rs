@@ -223,7 +223,10 @@ fn base<'a>(
 ) -> AmpEvent<'a> {
     let msg = ev.message();
     let ctx = msg.context();
-    let loc = ctx.location();
+    // each context object looked up once (not once per field read from it)
+    let obj = |key: &str| ctx.get(key).and_then(Value::as_object);
+    let (device, os, loc) = (obj("device"), obj("os"), ctx.location());
+    let field = |o: Option<&'a Map<String, Value>>, k: &str| o?.get(k)?.as_str();
     let lnum = |k: &str| loc.and_then(|l| l.get(k)).and_then(lenient_f64);
     AmpEvent {
         event_type,
@@ -245,17 +248,17 @@ fn base<'a>(
             .and_then(|a| a.get("session_id"))
             .and_then(|v| int(Some(v))),
         ip: ctx.ip(),
-        platform: ctx.nested_str("device", "type"),
-        os_name: ctx.nested_str("os", "name"),
-        os_version: ctx.nested_str("os", "version"),
-        device_manufacturer: ctx.nested_str("device", "manufacturer"),
-        device_model: ctx.nested_str("device", "model"),
+        platform: field(device, "type"),
+        os_name: field(os, "name"),
+        os_version: field(os, "version"),
+        device_manufacturer: field(device, "manufacturer"),
+        device_model: field(device, "model"),
         carrier: ctx.nested_str("network", "carrier"),
         language: ctx.locale(),
         app_version: ctx.nested_str("app", "version"),
-        country: ctx.nested_str("location", "country"),
-        region: ctx.nested_str("location", "region"),
-        city: ctx.nested_str("location", "city"),
+        country: field(loc, "country"),
+        region: field(loc, "region"),
+        city: field(loc, "city"),
         location_lat: lnum("latitude"),
         location_lng: lnum("longitude"),
         user_agent: ctx.user_agent(),
