@@ -6,7 +6,6 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-mod alloc;
 mod bench;
 mod cmd;
 mod settings;
@@ -14,7 +13,7 @@ mod settings;
 /// mimalloc: the pipeline allocates many small short-lived values per event (JSON trees,
 /// serialised payloads); glibc malloc spent a third of the pipeline's CPU on them.
 #[global_allocator]
-static GLOBAL: alloc::Mimalloc = alloc::Mimalloc;
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// destination-kit's command line.
 #[derive(Parser, Debug)]
