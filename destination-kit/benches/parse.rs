@@ -1,5 +1,6 @@
-//! Parse + validate + spec recognition over a realistic event mix, beside the floor: plain
-//! `serde_json::from_slice::<serde_json::Value>` of the same bytes, in the same run.
+//! Parse + validate + spec recognition over a realistic event mix, beside the floor: each line
+//! checked as UTF-8 once, then `serde_json::from_str::<serde_json::Value>` (as
+//! `Message::from_slice` reads it), in the same run.
 //!
 //! The mix is `examples/events.jsonl` (every specced event and call, ~1.2 KB each, with full
 //! context), or a small inline mix when that file is absent.
@@ -43,7 +44,7 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// The floor: every line to a `serde_json::Value`.
 fn floor(bytes: &[u8]) -> usize {
     lines(bytes)
-        .filter(|l| serde_json::from_slice::<Value>(l).is_ok())
+        .filter(|l| std::str::from_utf8(l).is_ok_and(|s| serde_json::from_str::<Value>(s).is_ok()))
         .count()
 }
 

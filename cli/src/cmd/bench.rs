@@ -2,8 +2,10 @@
 //! against the parse floor.
 //!
 //! Phases, each streaming the same input file from the start:
-//! 1. **parse floor** — `serde_json::from_slice::<Value>` of every line (the least any pipeline
-//!    must do);
+//! 1. **parse floor** — every line checked as UTF-8 once, then `serde_json::from_str::<Value>`
+//!    (the least any pipeline must do, and how `Message::from_slice` reads a line; serde_json's
+//!    `from_slice` re-checks UTF-8 string by string and is ~20 % slower here). The faster of two
+//!    passes counts, so the first pass's cold caches do not lower the floor;
 //! 2. **recognise** — `Message::from_slice` + `validate` + spec recognition;
 //! 3. **map** — 2 plus the destination's `map` (no I/O);
 //! 4. **pipeline** — parse → validate → dedup → map → batch → HTTP → classify → account, into a
@@ -195,11 +197,14 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
     let (mut floor_eps, mut recognise_eps, mut map_eps) = (0.0, 0.0, 0.0);
     let mut events = 0;
     if !args.pipeline_only {
-        let (n, secs) = phase(&input, |line| {
-            serde_json::from_slice::<serde_json::Value>(line).is_ok()
-        })?;
+        let floor = |line: &[u8]| {
+            std::str::from_utf8(line)
+                .is_ok_and(|s| serde_json::from_str::<serde_json::Value>(s).is_ok())
+        };
+        let (n, first) = phase(&input, floor)?;
+        let (_, second) = phase(&input, floor)?;
         events = n;
-        floor_eps = n as f64 / secs;
+        floor_eps = n as f64 / first.min(second);
         let (n, secs) = phase(&input, |line| match Message::from_slice(line) {
             Ok(m) => {
                 let (errors, spec) = m.validate_and_recognise();
