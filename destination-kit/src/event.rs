@@ -969,54 +969,31 @@ const GROUP_TRAITS: &[(&str, Option<&str>, Kind)] = &[
 /// The top-level fields validation reads, found in one walk over a message's keys.
 #[derive(Default)]
 struct TopFields<'a> {
-    slots: [Option<&'a Value>; TOP_FIELDS.len()],
+    slots: [Option<&'a Value>; 16],
 }
 
-/// The keys [`TopFields`] keeps, in slot order.
-const TOP_FIELDS: [&str; 16] = [
-    "userId",
-    "anonymousId",
-    "messageId",
-    "timestamp",
-    "originalTimestamp",
-    "sentAt",
-    "receivedAt",
-    "context",
-    "integrations",
-    "properties",
-    "traits",
-    "event",
-    "groupId",
-    "previousId",
-    "name",
-    "category",
-];
-
 impl<'a> TopFields<'a> {
-    #[inline]
+    /// The slot of each key validation reads; `None` for every other key.
     fn slot(key: &str) -> Option<usize> {
-        // by length first: most keys of a message are ruled out without comparing bytes
-        let i = match (key.len(), key) {
-            (4, "name") => 14,
-            (5, "event") => 11,
-            (6, "userId") => 0,
-            (6, "sentAt") => 5,
-            (6, "traits") => 10,
-            (7, "context") => 7,
-            (7, "groupId") => 12,
-            (8, "category") => 15,
-            (9, "messageId") => 2,
-            (9, "timestamp") => 3,
-            (10, "receivedAt") => 6,
-            (10, "properties") => 9,
-            (10, "previousId") => 13,
-            (11, "anonymousId") => 1,
-            (12, "integrations") => 8,
-            (17, "originalTimestamp") => 4,
+        Some(match key {
+            "userId" => 0,
+            "anonymousId" => 1,
+            "messageId" => 2,
+            "timestamp" => 3,
+            "originalTimestamp" => 4,
+            "sentAt" => 5,
+            "receivedAt" => 6,
+            "context" => 7,
+            "integrations" => 8,
+            "properties" => 9,
+            "traits" => 10,
+            "event" => 11,
+            "groupId" => 12,
+            "previousId" => 13,
+            "name" => 14,
+            "category" => 15,
             _ => return None,
-        };
-        debug_assert_eq!(TOP_FIELDS[i], key);
-        Some(i)
+        })
     }
     fn of(fields: &'a Map<String, Value>) -> Self {
         let mut t = TopFields::default();
@@ -1027,10 +1004,11 @@ impl<'a> TopFields<'a> {
         }
         t
     }
-    /// The value of `key`, one of [`TOP_FIELDS`] (any other key is a bug: `None` in release).
+    /// The value of `key`, one of the keys [`TopFields::slot`] knows (any other is a bug:
+    /// `None` in release).
     fn get(&self, key: &str) -> Option<&'a Value> {
         let i = Self::slot(key);
-        debug_assert!(i.is_some(), "{key} is not one of TOP_FIELDS");
+        debug_assert!(i.is_some(), "{key} is not a key TopFields keeps");
         self.slots[i?]
     }
 }
