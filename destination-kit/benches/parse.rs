@@ -11,6 +11,12 @@
 //! that borrows the top-level strings and keeps `properties`, `context`, `traits` and
 //! `integrations` as unparsed `RawValue` slices — the least an event model that borrows from the
 //! input line would do. It bounds what such a model could gain over the owned `Value` tree.
+//!
+//! Two more probes ask where the floor's time goes. `sonic_rs_to_serde_value` tokenises with
+//! sonic-rs (SIMD) but builds the same `serde_json::Value` tree: if it is no faster, building
+//! the tree (a `String` per key and value, B-tree nodes) is the cost, not reading the text.
+//! `sonic_rs_value` builds sonic-rs's own owned tree, whose nodes and strings live in one
+//! arena per document: what an owned event model on an arena-allocated tree would parse at.
 
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
 use destination_kit::event::parse_lines;
@@ -112,6 +118,20 @@ fn borrowed_top_level(bytes: &[u8]) -> usize {
         .count()
 }
 
+/// Probe: every line tokenised by sonic-rs into a `serde_json::Value`.
+fn sonic_rs_to_serde_value(bytes: &[u8]) -> usize {
+    lines(bytes)
+        .filter(|l| sonic_rs::from_slice::<Value>(l).is_ok())
+        .count()
+}
+
+/// Probe: every line into sonic-rs's own arena-allocated tree.
+fn sonic_rs_value(bytes: &[u8]) -> usize {
+    lines(bytes)
+        .filter(|l| sonic_rs::from_slice::<sonic_rs::Value>(l).is_ok())
+        .count()
+}
+
 /// One measured function over the whole mix; returns a count so the work is not optimised away.
 type Run = fn(&[u8]) -> usize;
 
@@ -126,9 +146,14 @@ fn bench(c: &mut Criterion) {
         events,
         "the probe reads every line"
     );
-    let runs: [(&str, Run); 5] = [
+    for probe in [sonic_rs_to_serde_value, sonic_rs_value] {
+        assert_eq!(probe(&mix) as u64, events, "the probes read every line");
+    }
+    let runs: [(&str, Run); 7] = [
         ("serde_json_value_floor", floor),
         ("borrowed_top_level", borrowed_top_level),
+        ("sonic_rs_to_serde_value", sonic_rs_to_serde_value),
+        ("sonic_rs_value", sonic_rs_value),
         ("message_parse", parse_only),
         ("parse_validate_recognise", parse_validate_recognise),
         ("validate_then_from_message", validate_then_from_message),
@@ -144,7 +169,11 @@ fn bench(c: &mut Criterion) {
             if unit == "events"
                 && !matches!(
                     name,
-                    "serde_json_value_floor" | "borrowed_top_level" | "parse_validate_recognise"
+                    "serde_json_value_floor"
+                        | "borrowed_top_level"
+                        | "sonic_rs_to_serde_value"
+                        | "sonic_rs_value"
+                        | "parse_validate_recognise"
                 )
             {
                 continue;
