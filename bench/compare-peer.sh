@@ -6,13 +6,16 @@
 #   bench/compare-peer.sh [EVENTS]        # default 20000
 #
 # Needs node + npm (the peer harness is installed from the npm registry into a temporary copy)
-# and a release build of destkit (built here; each destkit figure is the median of three runs).
+# and a release build of destkit (built here; each destkit figure is the median of three runs,
+# each peer figure the median of PEER_RUNS runs, default 3: the peer's own rate moves by a
+# third from run to run).
 # Prints each figure and the ratios, with batching
 # on (destkit's default) and with one event per request (batch size 1, apples to apples: the
 # peer sends one request per event because neither action defines performBatch).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 events="${1:-20000}"
+peer_runs="${PEER_RUNS:-3}"
 peer_src="${PEER_DIR:-$here/../shared/bench/peer-action-destinations}"
 work="${WORK_DIR:-${TMPDIR:-/tmp}/destkit-compare-peer}"
 [ -d "$peer_src" ] || { echo "peer harness not found at $peer_src (set PEER_DIR)" >&2; exit 2; }
@@ -35,8 +38,9 @@ trap 'kill $sink_pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/__stats" >/dev/null 2>&1 && break; sleep 0.1; done
 
 field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
-# the line (a JSON report) with the median pipeline_eps of those on stdin
-median() { python3 -c "import json,sys; r=sorted((json.loads(l) for l in sys.stdin if l.strip()), key=lambda d: d['pipeline_eps']); print(json.dumps(r[len(r)//2]))"; }
+# the line (a JSON report) with the median KEY (default pipeline_eps) of those on stdin, with
+# the lowest and highest KEY added as KEY_min and KEY_max
+median() { python3 -c "import json,sys; k=sys.argv[1]; r=sorted((json.loads(l) for l in sys.stdin if l.strip()), key=lambda d: d[k]); m=r[len(r)//2]; m[k+'_min']=r[0][k]; m[k+'_max']=r[-1][k]; print(json.dumps(m))" "${1:-pipeline_eps}"; }
 # one destkit run against a freshly reset sink; its JSON report gains the sink's own CPU seconds
 # and request count over the run (the warm-up included), read from the sink's /__stats
 run() {
@@ -55,9 +59,13 @@ for dest in amplitude ga4; do
   # The peer forks its own sink-server.mjs (its --sink-port mode breaks once it swaps the
   # global HTTP agent); destkit sends to a standalone sink-server.mjs: the same program, also
   # a separate process on 127.0.0.1.
-  peer=$(cd "$work" && node bench.mjs --dest "$dest" --mode single --concurrency 8 \
-           --events "$events" --warmup 2000 2>/dev/null | tail -n 1)
+  peer=$(for _ in $(seq "$peer_runs"); do
+           (cd "$work" && node bench.mjs --dest "$dest" --mode single --concurrency 8 \
+              --events "$events" --warmup 2000 2>/dev/null | tail -n 1)
+         done | median events_per_sec)
   peer_eps=$(echo "$peer" | field events_per_sec)
+  peer_lo=$(echo "$peer" | field events_per_sec_min)
+  peer_hi=$(echo "$peer" | field events_per_sec_max)
   peer_rss=$(echo "$peer" | field peak_rss_mb)
   # destkit's runs are short (a batched run of 20,000 events lasts a fraction of a second), so
   # each is repeated three times and the median run is reported
@@ -74,11 +82,11 @@ for dest in amplitude ga4; do
         done | median)
   one_eps=$(echo "$one" | field pipeline_eps)
   one_del=$(echo "$one" | field delivered)
-  results+=("$(python3 - "$dest" "$events" "$peer_eps" "$peer_rss" "$ours_eps" "$ours_rss" "$ours_del" "$one_eps" "$one_del" "$ours" "$one" <<'PY'
+  results+=("$(python3 - "$dest" "$events" "$peer_eps" "$peer_rss" "$ours_eps" "$ours_rss" "$ours_del" "$one_eps" "$one_del" "$ours" "$one" "$peer_lo" "$peer_hi" "$peer_runs" <<'PY'
 import json, sys
-d, n, pe, pr, oe, orss, od, ee, ed, ours, one = sys.argv[1:]
+d, n, pe, pr, oe, orss, od, ee, ed, ours, one, plo, phi, pn = sys.argv[1:]
 pe, oe, ee = float(pe), float(oe), float(ee)
-print(f"{d:<10} events={n} peer={pe:,.0f}/s ({float(pr):.0f} MB)  "
+print(f"{d:<10} events={n} peer={pe:,.0f}/s ({float(pr):.0f} MB; median of {pn}: {float(plo):,.0f}-{float(phi):,.0f})  "
       f"destkit batched={oe:,.0f}/s ({float(orss):.0f} MB, delivered {od}) ratio={oe/pe:,.1f}x  "
       f"destkit batch_size=1 {ee:,.0f}/s (delivered {ed}) ratio={ee/pe:,.1f}x")
 # What bounds each destkit run on this machine: the sink and destkit share its two cores, so
