@@ -224,8 +224,7 @@ fn base<'a>(
     let msg = ev.message();
     let ctx = msg.context();
     // each context object looked up once (not once per field read from it)
-    let obj = |key: &str| ctx.get(key).and_then(Value::as_object);
-    let (device, os, loc) = (obj("device"), obj("os"), ctx.location());
+    let (device, os, loc) = (ctx.device(), ctx.os(), ctx.location());
     let field = |o: Option<&'a Map<String, Value>>, k: &str| o?.get(k)?.as_str();
     let lnum = |k: &str| loc.and_then(|l| l.get(k)).and_then(lenient_f64);
     AmpEvent {
@@ -264,8 +263,8 @@ fn base<'a>(
         user_agent: ctx.user_agent(),
         // `name/version` (or `name`), built without `format!`'s machinery: once per event
         library: ctx.library().and_then(|l| {
-            let name = l.get("name")?.as_str()?;
-            let version = l.get("version").and_then(Value::as_str);
+            let name = field(Some(l), "name")?;
+            let version = field(Some(l), "version");
             let mut s = String::with_capacity(name.len() + version.map_or(0, |v| v.len() + 1));
             s.push_str(name);
             if let Some(v) = version {
