@@ -91,10 +91,49 @@ impl fmt::Display for CallType {
 }
 
 /// One Segment message. Holds the original JSON object; accessors are typed views of it.
-#[derive(Clone, PartialEq)]
+///
+/// A message parsed from JSON text holds it as an arena tree ([`crate::json::Doc`]); the
+/// `serde_json` accessors read a copy of it built on their first call. A message built in code
+/// holds a `serde_json` map.
+#[derive(Clone)]
 pub struct Message {
     call: CallType,
-    fields: Map<String, Value>,
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    /// Parsed from text: the tree, and its serde_json copy once something asked for it.
+    Parsed {
+        doc: crate::json::Doc,
+        serde: std::sync::OnceLock<Map<String, Value>>,
+    },
+    /// Built in code, changed, or parsed the exact way (deep or malformed lines).
+    Built(Map<String, Value>),
+}
+
+/// Equal when the JSON objects are.
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.call == other.call && self.fields_ref() == other.fields_ref()
+    }
+}
+
+/// More `[` and `{` than this in a line and it is parsed the exact way (serde_json): the
+/// arena tree's parser recurses with large frames in a debug build.
+const MAX_TREE_BRACKETS: usize = 64;
+
+/// A message line as an arena tree when it is an object of a known call with few brackets;
+/// `None` sends the caller to the exact parse (which also gives every error).
+fn parse_tree(bytes: &[u8]) -> Option<(CallType, crate::json::Doc)> {
+    if trim_ascii(bytes).first() != Some(&b'{')
+        || bytes.iter().filter(|&&b| b == b'[' || b == b'{').count() > MAX_TREE_BRACKETS
+    {
+        return None;
+    }
+    let doc = crate::json::Doc::parse(bytes).ok()?;
+    let call = CallType::parse(doc.root().get("type")?.as_str()?)?;
+    Some((call, doc))
 }
 
 impl fmt::Debug for Message {
@@ -109,7 +148,7 @@ impl fmt::Debug for Message {
 
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.fields.serialize(s)
+        self.fields_ref().serialize(s)
     }
 }
 
@@ -136,6 +175,9 @@ impl Message {
     /// JSON is not an object, or when `type` is missing or unknown. Everything else is left to
     /// [`Message::validate`].
     pub fn from_slice(bytes: &[u8]) -> Result<Message, ParseError> {
+        if let Some((call, doc)) = parse_tree(bytes) {
+            return Ok(Message::parsed(call, doc));
+        }
         let value = parse_json(bytes)?;
         Message::from_value(value)
     }
@@ -179,14 +221,62 @@ impl Message {
                 .into());
             }
         };
-        Ok(Message { call, fields })
+        Ok(Message {
+            call,
+            repr: Repr::Built(fields),
+        })
+    }
+
+    fn parsed(call: CallType, doc: crate::json::Doc) -> Message {
+        Message {
+            call,
+            repr: Repr::Parsed {
+                doc,
+                serde: std::sync::OnceLock::new(),
+            },
+        }
+    }
+
+    /// The serde_json map (built from the tree on the first call).
+    fn fields_ref(&self) -> &Map<String, Value> {
+        match &self.repr {
+            Repr::Built(m) => m,
+            Repr::Parsed { doc, serde } => serde.get_or_init(|| match doc.root().to_serde() {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            }),
+        }
+    }
+
+    /// The serde_json map, to change: the message stops holding a tree.
+    fn fields_owned(&mut self) -> &mut Map<String, Value> {
+        if let Repr::Parsed { .. } = &self.repr {
+            let m = self.fields_ref().clone();
+            self.repr = Repr::Built(m);
+        }
+        match &mut self.repr {
+            Repr::Built(m) => m,
+            Repr::Parsed { .. } => unreachable!("converted above"),
+        }
+    }
+
+    /// The message's JSON object as a view of its arena tree, when it was parsed from text and
+    /// not changed since (the accessors of the planned event model read this).
+    pub fn tree(&self) -> Option<crate::json::Obj<'_>> {
+        match &self.repr {
+            Repr::Parsed { doc, .. } => doc.root().as_object(),
+            Repr::Built(_) => None,
+        }
     }
 
     /// A new message of `call` with no fields but `type` (for builders and tests).
     pub fn new(call: CallType) -> Message {
         let mut fields = Map::new();
         fields.insert("type".into(), Value::String(call.as_str().into()));
-        Message { call, fields }
+        Message {
+            call,
+            repr: Repr::Built(fields),
+        }
     }
 
     /// The call type.
@@ -196,54 +286,54 @@ impl Message {
 
     /// The raw JSON object, every field included.
     pub fn fields(&self) -> &Map<String, Value> {
-        &self.fields
+        self.fields_ref()
     }
 
     /// The raw JSON object, mutable (for `serve`, which sets `receivedAt` and `messageId`).
     pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
-        &mut self.fields
+        self.fields_owned()
     }
 
     /// Set a top-level field (for example `receivedAt`). Setting `type` is refused.
     pub fn set(&mut self, key: &str, value: Value) {
         if key != "type" {
-            self.fields.insert(key.to_string(), value);
+            self.fields_owned().insert(key.to_string(), value);
         }
     }
 
     /// Any top-level field.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.fields.get(key)
+        self.fields_ref().get(key)
     }
 
     /// The message as a JSON value (a copy).
     pub fn to_value(&self) -> Value {
-        Value::Object(self.fields.clone())
+        Value::Object(self.fields_ref().clone())
     }
 
     /// The message as a JSON value (consuming it).
-    pub fn into_value(self) -> Value {
-        Value::Object(self.fields)
+    pub fn into_value(mut self) -> Value {
+        Value::Object(std::mem::take(self.fields_owned()))
     }
 
     /// The message serialised as compact JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.fields).unwrap_or_default()
+        serde_json::to_string(self.fields_ref()).unwrap_or_default()
     }
 
     // ---- common fields -------------------------------------------------------------------
 
     /// `messageId`, when it is a string.
     pub fn message_id(&self) -> Option<&str> {
-        str_field(&self.fields, "messageId")
+        str_field(self.fields_ref(), "messageId")
     }
     /// `userId`, when it is a string.
     pub fn user_id(&self) -> Option<&str> {
-        str_field(&self.fields, "userId").filter(|s| !s.is_empty())
+        str_field(self.fields_ref(), "userId").filter(|s| !s.is_empty())
     }
     /// `anonymousId`, when it is a string.
     pub fn anonymous_id(&self) -> Option<&str> {
-        str_field(&self.fields, "anonymousId").filter(|s| !s.is_empty())
+        str_field(self.fields_ref(), "anonymousId").filter(|s| !s.is_empty())
     }
     /// `userId` if present, else `anonymousId`.
     pub fn user_or_anonymous_id(&self) -> Option<&str> {
@@ -251,7 +341,7 @@ impl Message {
     }
     /// `timestamp` as sent (raw string).
     pub fn timestamp_raw(&self) -> Option<&str> {
-        str_field(&self.fields, "timestamp")
+        str_field(self.fields_ref(), "timestamp")
     }
     /// `timestamp` parsed, if present and valid.
     pub fn timestamp(&self) -> Option<DateTime<Utc>> {
@@ -271,7 +361,7 @@ impl Message {
     }
     /// Any top-level ISO-8601 field, parsed to UTC.
     pub fn time_field(&self, key: &str) -> Option<DateTime<Utc>> {
-        str_field(&self.fields, key)
+        str_field(self.fields_ref(), key)
             .and_then(|s| parse_datetime(s).ok())
             .map(|d| d.with_timezone(&Utc))
     }
@@ -318,11 +408,11 @@ impl Message {
 
     /// `context`, when it is an object.
     pub fn context(&self) -> Context<'_> {
-        Context(obj_field(&self.fields, "context"))
+        Context(obj_field(self.fields_ref(), "context"))
     }
     /// `integrations`, when it is an object.
     pub fn integrations(&self) -> Option<&Map<String, Value>> {
-        obj_field(&self.fields, "integrations")
+        obj_field(self.fields_ref(), "integrations")
     }
 
     /// Whether the `integrations` object lets this message go to the destination named `name`
@@ -344,34 +434,34 @@ impl Message {
 
     /// `version`.
     pub fn version(&self) -> Option<&Value> {
-        self.fields.get("version")
+        self.fields_ref().get("version")
     }
 
     // ---- call-specific fields -----------------------------------------------------------
 
     /// `event` (track).
     pub fn event(&self) -> Option<&str> {
-        str_field(&self.fields, "event")
+        str_field(self.fields_ref(), "event")
     }
     /// `name` (page, screen).
     pub fn name(&self) -> Option<&str> {
-        str_field(&self.fields, "name")
+        str_field(self.fields_ref(), "name")
     }
     /// `category` (page).
     pub fn category(&self) -> Option<&str> {
-        str_field(&self.fields, "category")
+        str_field(self.fields_ref(), "category")
     }
     /// `groupId` (group). A number is accepted and read through [`Message::get`].
     pub fn group_id(&self) -> Option<&str> {
-        str_field(&self.fields, "groupId")
+        str_field(self.fields_ref(), "groupId")
     }
     /// `previousId` (alias).
     pub fn previous_id(&self) -> Option<&str> {
-        str_field(&self.fields, "previousId")
+        str_field(self.fields_ref(), "previousId")
     }
     /// `properties` (track, page, screen).
     pub fn properties(&self) -> Option<&Map<String, Value>> {
-        obj_field(&self.fields, "properties")
+        obj_field(self.fields_ref(), "properties")
     }
     /// One property.
     pub fn property(&self, key: &str) -> Option<&Value> {
@@ -379,7 +469,7 @@ impl Message {
     }
     /// `traits` (identify, group); for other calls `context.traits`.
     pub fn traits(&self) -> Option<&Map<String, Value>> {
-        obj_field(&self.fields, "traits").or_else(|| self.context().traits())
+        obj_field(self.fields_ref(), "traits").or_else(|| self.context().traits())
     }
     /// One trait, by its camelCase or snake_case name (`firstName` or `first_name`).
     ///
@@ -632,7 +722,7 @@ impl Message {
     fn validate_shape(&self, errs: &mut Vec<FieldError>) {
         // the sixteen fields the rules read, found in one walk over the keys instead of one
         // B-tree search each (those searches were half of validation's instructions)
-        let f = &TopFields::of(&self.fields);
+        let f = &TopFields::of(self.fields_ref());
         // identity
         let uid = id_like(f.get("userId"));
         let aid = id_like(f.get("anonymousId"));
@@ -1486,6 +1576,14 @@ pub(crate) fn parse_line(line: usize, bytes: &[u8]) -> LineRecords {
     let bytes = trim_ascii(bytes);
     if bytes.is_empty() {
         return LineRecords::One(None);
+    }
+    // a message as an arena tree; envelopes, deep and malformed lines the exact way
+    if let Some((call, doc)) = parse_tree(bytes) {
+        return LineRecords::One(Some(Record {
+            line,
+            batch_index: None,
+            result: Ok(Message::parsed(call, doc)),
+        }));
     }
     match parse_json(bytes) {
         Ok(Value::Object(map)) => records_of_object(line, map),
