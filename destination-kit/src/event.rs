@@ -127,7 +127,7 @@ const MAX_TREE_BRACKETS: usize = 64;
 /// `None` sends the caller to the exact parse (which also gives every error).
 fn parse_tree(bytes: &[u8]) -> Option<(CallType, crate::json::Doc)> {
     if trim_ascii(bytes).first() != Some(&b'{')
-        || bytes.iter().filter(|&&b| b == b'[' || b == b'{').count() > MAX_TREE_BRACKETS
+        || crate::json::open_brackets(bytes) > MAX_TREE_BRACKETS
     {
         return None;
     }

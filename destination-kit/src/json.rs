@@ -87,7 +87,7 @@ impl Doc {
 /// every `[` and `{` decides almost every input in one cheap pass; only when there are more
 /// than the limit is the depth followed exactly (brackets inside strings do not count).
 fn too_deep(bytes: &[u8]) -> Option<usize> {
-    let opens = bytes.iter().filter(|&&b| b == b'[' || b == b'{').count();
+    let opens = open_brackets(bytes);
     if opens <= MAX_DEPTH {
         return None;
     }
@@ -115,6 +115,12 @@ fn too_deep(bytes: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// How many `[` and `{` bytes `bytes` holds (inside strings too), found with `memchr`'s
+/// vectorised search: a byte-by-byte count cost ~5 instructions a byte.
+pub(crate) fn open_brackets(bytes: &[u8]) -> usize {
+    memchr::memchr2_iter(b'[', b'{', bytes).count()
 }
 
 /// The JSON type of a value.
@@ -210,13 +216,14 @@ impl<'a> Json<'a> {
                     .map(Json::to_serde)
                     .collect(),
             ),
-            Kind::Object => V::Object(
-                self.as_object()
-                    .into_iter()
-                    .flat_map(|o| o.iter())
-                    .map(|(k, v)| (k.to_owned(), v.to_serde()))
-                    .collect(),
-            ),
+            // every entry in document order: inserting a repeated key again keeps its last value
+            Kind::Object => {
+                let mut m = serde_json::Map::new();
+                for (k, v) in self.0.as_object().into_iter().flat_map(|o| o.iter()) {
+                    m.insert(k.to_owned(), Json(v).to_serde());
+                }
+                V::Object(m)
+            }
         }
     }
 }
