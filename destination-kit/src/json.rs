@@ -1,6 +1,6 @@
 //! Read-only views of a message's JSON, backed by an owned tree whose nodes and strings live in
 //! one arena per document (sonic-rs's `Value`): the first piece of the event model `bench/NEXT.md`
-//! plans. Not used by [`Message`](crate::event::Message) yet.
+//! plans. [`Message`](crate::event::Message) holds a parsed line as a [`Doc`].
 //!
 //! The public types are this crate's own ([`Doc`], [`Json`], [`Obj`], [`Arr`], [`Kind`]), so
 //! the tree behind them can change without touching a destination. Two rules differ from the
