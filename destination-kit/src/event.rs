@@ -260,6 +260,15 @@ impl Message {
         }
     }
 
+    /// A top-level string field, read from the tree when the message has one (no serde_json
+    /// copy is built for it).
+    fn top_str(&self, key: &str) -> Option<&str> {
+        match &self.repr {
+            Repr::Parsed { doc, .. } => doc.root().get(key)?.as_str(),
+            Repr::Built(m) => str_field(m, key),
+        }
+    }
+
     /// The message's JSON object as a view of its arena tree, when it was parsed from text and
     /// not changed since (the accessors of the planned event model read this).
     pub fn tree(&self) -> Option<crate::json::Obj<'_>> {
@@ -325,15 +334,15 @@ impl Message {
 
     /// `messageId`, when it is a string.
     pub fn message_id(&self) -> Option<&str> {
-        str_field(self.fields_ref(), "messageId")
+        self.top_str("messageId")
     }
     /// `userId`, when it is a string.
     pub fn user_id(&self) -> Option<&str> {
-        str_field(self.fields_ref(), "userId").filter(|s| !s.is_empty())
+        self.top_str("userId").filter(|s| !s.is_empty())
     }
     /// `anonymousId`, when it is a string.
     pub fn anonymous_id(&self) -> Option<&str> {
-        str_field(self.fields_ref(), "anonymousId").filter(|s| !s.is_empty())
+        self.top_str("anonymousId").filter(|s| !s.is_empty())
     }
     /// `userId` if present, else `anonymousId`.
     pub fn user_or_anonymous_id(&self) -> Option<&str> {
@@ -341,7 +350,7 @@ impl Message {
     }
     /// `timestamp` as sent (raw string).
     pub fn timestamp_raw(&self) -> Option<&str> {
-        str_field(self.fields_ref(), "timestamp")
+        self.top_str("timestamp")
     }
     /// `timestamp` parsed, if present and valid.
     pub fn timestamp(&self) -> Option<DateTime<Utc>> {
@@ -361,7 +370,7 @@ impl Message {
     }
     /// Any top-level ISO-8601 field, parsed to UTC.
     pub fn time_field(&self, key: &str) -> Option<DateTime<Utc>> {
-        str_field(self.fields_ref(), key)
+        self.top_str(key)
             .and_then(|s| parse_datetime(s).ok())
             .map(|d| d.with_timezone(&Utc))
     }
@@ -419,6 +428,24 @@ impl Message {
     /// (its display name, e.g. `"Amplitude"`): the destination's own key wins, else `All`,
     /// else enabled. A non-boolean value (an options object) means enabled.
     pub fn enabled_for(&self, name: &str) -> bool {
+        if let Some(t) = self.tree() {
+            let Some(i) = t.get("integrations").and_then(|v| v.as_object()) else {
+                return true;
+            };
+            let flag = |v: crate::json::Json<'_>| v.as_bool().unwrap_or(true);
+            if let Some(v) = i.get(name) {
+                return flag(v);
+            }
+            // the first in key order, as the sorted serde_json map finds it
+            if let Some((_, v)) = i
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .min_by_key(|(k, _)| *k)
+            {
+                return flag(v);
+            }
+            return i.get("All").map(flag).unwrap_or(true);
+        }
         let Some(i) = self.integrations() else {
             return true;
         };
@@ -441,23 +468,23 @@ impl Message {
 
     /// `event` (track).
     pub fn event(&self) -> Option<&str> {
-        str_field(self.fields_ref(), "event")
+        self.top_str("event")
     }
     /// `name` (page, screen).
     pub fn name(&self) -> Option<&str> {
-        str_field(self.fields_ref(), "name")
+        self.top_str("name")
     }
     /// `category` (page).
     pub fn category(&self) -> Option<&str> {
-        str_field(self.fields_ref(), "category")
+        self.top_str("category")
     }
     /// `groupId` (group). A number is accepted and read through [`Message::get`].
     pub fn group_id(&self) -> Option<&str> {
-        str_field(self.fields_ref(), "groupId")
+        self.top_str("groupId")
     }
     /// `previousId` (alias).
     pub fn previous_id(&self) -> Option<&str> {
-        str_field(self.fields_ref(), "previousId")
+        self.top_str("previousId")
     }
     /// `properties` (track, page, screen).
     pub fn properties(&self) -> Option<&Map<String, Value>> {
@@ -683,7 +710,7 @@ impl Message {
 
     /// [`Message::validate`] appending into `errs`.
     pub fn validate_into(&self, errs: &mut Vec<FieldError>) {
-        self.validate_shape(errs);
+        self.validate_shape_fast(errs);
         if self.call == CallType::Track
             && let Some(Err(spec_errs)) = crate::spec::SpecEvent::from_message(self)
         {
@@ -706,7 +733,7 @@ impl Message {
     /// ```
     pub fn validate_and_recognise(&self) -> (Vec<FieldError>, Option<crate::spec::SpecEvent>) {
         let mut errs = Vec::new();
-        self.validate_shape(&mut errs);
+        self.validate_shape_fast(&mut errs);
         let spec = match crate::spec::SpecEvent::from_message(self) {
             Some(Ok(s)) => Some(s),
             Some(Err(spec_errs)) => {
@@ -716,6 +743,18 @@ impl Message {
             None => None,
         };
         (errs, spec)
+    }
+
+    /// [`Message::validate_shape`], answered from the tree when the message has one and breaks
+    /// no rule (no serde_json copy is built); any doubt runs the rules on the copy, which gives
+    /// the exact errors.
+    fn validate_shape_fast(&self, errs: &mut Vec<FieldError>) {
+        if let Some(t) = self.tree()
+            && tree_shape_is_clean(self.call, t)
+        {
+            return;
+        }
+        self.validate_shape(errs)
     }
 
     /// Every rule but the typed spec properties.
@@ -918,6 +957,99 @@ const CONTEXT_OBJECTS: [&str; 12] = [
 
 /// Whether `v` has the type [`CONTEXT_OBJECTS`], [`CONTEXT_STRINGS`] and `active` ask of the
 /// context key `k` (any value fits a key not named there).
+/// Whether [`Message::validate_shape`] finds nothing wrong with the message whose tree is `t`:
+/// the same rules, answering only "clean" (`true`) or "look closer" (`false`).
+fn tree_shape_is_clean(call: CallType, t: crate::json::Obj<'_>) -> bool {
+    use crate::json::{Json, Kind as K};
+    let kind = |key: &str| t.get(key).map(Json::kind);
+    let id_like = |v: Option<Json<'_>>| match v {
+        Some(v) if v.kind() == K::String => !v.as_str().unwrap_or_default().is_empty(),
+        Some(v) => v.kind() == K::Number,
+        None => false,
+    };
+    let null_or = |v: Option<K>, want: K| matches!(v, None | Some(K::Null)) || v == Some(want);
+    // identity
+    for key in ["userId", "anonymousId"] {
+        if !matches!(kind(key), None | Some(K::String | K::Number | K::Null)) {
+            return false;
+        }
+    }
+    let uid = id_like(t.get("userId"));
+    if !uid && !id_like(t.get("anonymousId")) {
+        return false;
+    }
+    match t.get("messageId").and_then(Json::as_str) {
+        Some(m) if !m.is_empty() && m.chars().count() <= MAX_MESSAGE_ID_LEN => {}
+        _ => return false,
+    }
+    for key in ["timestamp", "originalTimestamp", "sentAt", "receivedAt"] {
+        match t.get(key) {
+            None => {}
+            Some(v) if v.is_null() => {}
+            Some(v) => match v.as_str() {
+                Some(s) if parse_datetime(s).is_ok() => {}
+                _ => return false,
+            },
+        }
+    }
+    for key in ["context", "integrations", "properties", "traits"] {
+        if !matches!(kind(key), None | Some(K::Object)) {
+            return false;
+        }
+    }
+    if let Some(ctx) = t.get("context").and_then(Json::as_object)
+        && !ctx.iter().all(|(k, v)| context_kind_fits(k, v.kind()))
+    {
+        return false;
+    }
+    let ok = match call {
+        CallType::Track => t
+            .get("event")
+            .and_then(Json::as_str)
+            .is_some_and(|e| !e.trim().is_empty()),
+        CallType::Group => id_like(t.get("groupId")),
+        CallType::Alias => uid && id_like(t.get("previousId")),
+        CallType::Page | CallType::Screen => {
+            null_or(kind("name"), K::String) && null_or(kind("category"), K::String)
+        }
+        CallType::Identify => true,
+    };
+    if !ok {
+        return false;
+    }
+    let reserved_fit = |obj: Option<crate::json::Obj<'_>>, rules: &[(&str, Option<&str>, Kind)]| {
+        let Some(obj) = obj else { return true };
+        rules.iter().all(|&(key, snake, want)| {
+            let found = obj.get(key).or_else(|| snake.and_then(|k| obj.get(k)));
+            found.is_none_or(|v| want.fits_tree(v))
+        })
+    };
+    let props = t.get("properties").and_then(Json::as_object);
+    let traits = t.get("traits").and_then(Json::as_object);
+    match call {
+        CallType::Track => reserved_fit(props, TRACK_PROPERTIES),
+        CallType::Page => reserved_fit(props, PAGE_PROPERTIES),
+        CallType::Screen => reserved_fit(props, SCREEN_PROPERTIES),
+        CallType::Identify => reserved_fit(traits, IDENTIFY_TRAITS),
+        CallType::Group => reserved_fit(traits, GROUP_TRAITS),
+        CallType::Alias => true,
+    }
+}
+
+/// [`context_value_fits`] on a value's kind.
+fn context_kind_fits(k: &str, v: crate::json::Kind) -> bool {
+    use crate::json::Kind as K;
+    match k {
+        "app" | "campaign" | "device" | "library" | "location" | "network" | "os" | "page"
+        | "referrer" | "screen" | "traits" | "userAgentData" => v == K::Object,
+        "ip" | "locale" | "timezone" | "groupId" | "userAgent" | "channel" => {
+            matches!(v, K::Null | K::String)
+        }
+        "active" => matches!(v, K::Null | K::Bool),
+        _ => true,
+    }
+}
+
 fn context_value_fits(k: &str, v: &Value) -> bool {
     match k {
         "app" | "campaign" | "device" | "library" | "location" | "network" | "os" | "page"
@@ -975,6 +1107,30 @@ enum Kind {
 }
 
 impl Kind {
+    /// Whether a tree value fits (`null` always does), as [`Kind::mismatch`] decides.
+    fn fits_tree(self, v: crate::json::Json<'_>) -> bool {
+        use crate::json::Kind as K;
+        match v.kind() {
+            K::Null => true,
+            K::String => match self {
+                Kind::Str | Kind::StrOrNum => true,
+                Kind::Num => v
+                    .as_str()
+                    .and_then(|s| s.trim().parse::<f64>().ok())
+                    .is_some_and(f64::is_finite),
+                _ => false,
+            },
+            K::Number => matches!(self, Kind::Num | Kind::StrOrNum),
+            K::Object => matches!(self, Kind::Obj),
+            K::Array => {
+                matches!(self, Kind::StrArray)
+                    && v.as_array()
+                        .is_some_and(|a| a.iter().all(|e| e.kind() == K::String))
+            }
+            K::Bool => false,
+        }
+    }
+
     /// `None` when `v` fits (null always fits: it means absent), else what was expected.
     fn mismatch(self, v: &Value) -> Option<&'static str> {
         if v.is_null() {

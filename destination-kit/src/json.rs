@@ -281,6 +281,12 @@ impl<'a> Obj<'a> {
     }
 }
 
+impl fmt::Debug for Obj<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&sonic_rs::to_string(self).unwrap_or_default())
+    }
+}
+
 impl Serialize for Obj<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
