@@ -8,9 +8,9 @@
 //! - **Depth**: a document nested deeper than [`MAX_DEPTH`] (serde_json's limit, 128) is an
 //!   error, checked before the tree is built; the tree's parser recurses on the thread's stack
 //!   with no limit, and 100,000 nested arrays abort the process.
-//! - **Repeated keys**: the last value wins, as with serde_json; the tree keeps every entry, so
-//!   [`Obj::get`] returns the last match and [`Obj::iter`] yields each key once with its last
-//!   value, in the order of the keys' last occurrences.
+//! - **Repeated keys**: the last value wins, as with serde_json. The tree's own parser keeps
+//!   every entry (and its lookups find the first), so a document with a repeated key anywhere
+//!   is built from serde_json's reading instead (rare, and slower).
 //!
 //! ```
 //! use destination_kit::json::{Doc, Kind};
@@ -22,7 +22,7 @@
 //! assert_eq!(b.get(2).unwrap().kind(), Kind::Null);
 //! ```
 
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{Serialize, Serializer};
 use sonic_rs::{JsonContainerTrait, JsonType, JsonValueTrait};
 use std::fmt;
 
@@ -72,7 +72,15 @@ impl Doc {
         if let Some(offset) = too_deep(bytes) {
             return Err(DocError::TooDeep { offset });
         }
-        sonic_rs::from_slice::<sonic_rs::Value>(bytes)
+        let root = sonic_rs::from_slice::<sonic_rs::Value>(bytes)
+            .map_err(|e| DocError::Json(e.to_string()))?;
+        if !has_repeated_keys(&root) {
+            return Ok(Doc { root });
+        }
+        // rare: build the tree from serde_json's reading, where the last value of a key wins
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| DocError::Json(e.to_string()))?;
+        sonic_rs::to_value(&v)
             .map(|root| Doc { root })
             .map_err(|e| DocError::Json(e.to_string()))
     }
@@ -115,6 +123,31 @@ fn too_deep(bytes: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// Whether any object in the tree repeats a key. Read-only (mutating a parsed tree makes it
+/// copy its nodes); a key costs a short hash and a bit test, and only a bit already set
+/// compares keys.
+fn has_repeated_keys(v: &sonic_rs::Value) -> bool {
+    if let Some(a) = v.as_array() {
+        return a.iter().any(has_repeated_keys);
+    }
+    let Some(o) = v.as_object() else { return false };
+    let mut seen = [0u64; 4];
+    for (i, (k, child)) in o.iter().enumerate() {
+        let h = k.bytes().fold(k.len() as u32, |h, b| {
+            (h.rotate_left(5) ^ b as u32).wrapping_mul(0x9e37_79b9)
+        });
+        let (word, bit) = ((h >> 6) as usize % 4, 1u64 << (h % 64));
+        if seen[word] & bit != 0 && o.iter().take(i).any(|(earlier, _)| earlier == k) {
+            return true;
+        }
+        seen[word] |= bit;
+        if has_repeated_keys(child) {
+            return true;
+        }
+    }
+    false
 }
 
 /// How many `[` and `{` bytes `bytes` holds (inside strings too), found with `memchr`'s
@@ -236,13 +269,6 @@ impl fmt::Debug for Json<'_> {
 
 impl Serialize for Json<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // objects through `Obj`, for the repeated-key rule; the rest as the tree writes it
-        if let Some(o) = self.as_object() {
-            return o.serialize(s);
-        }
-        if let Some(a) = self.as_array() {
-            return a.serialize(s);
-        }
         self.0.serialize(s)
     }
 }
@@ -252,15 +278,9 @@ impl Serialize for Json<'_> {
 pub struct Obj<'a>(&'a sonic_rs::Object);
 
 impl<'a> Obj<'a> {
-    /// The value of `key`; the last one when the key repeats.
+    /// The value of `key` (a repeated key kept its last value when the document was parsed).
     pub fn get(self, key: &str) -> Option<Json<'a>> {
-        let mut found = None;
-        for (k, v) in self.0.iter() {
-            if k == key {
-                found = Some(Json(v));
-            }
-        }
-        found
+        self.0.get(&key).map(Json)
     }
     /// Entries in the document, a repeated key counted each time.
     pub fn raw_len(self) -> usize {
@@ -270,14 +290,9 @@ impl<'a> Obj<'a> {
     pub fn is_empty(self) -> bool {
         self.0.is_empty()
     }
-    /// Each key once, with its last value, in the order of those last occurrences.
+    /// The entries, in document order (in key order when the document repeated a key).
     pub fn iter(self) -> impl Iterator<Item = (&'a str, Json<'a>)> + 'a {
-        let entries = self.0;
-        entries
-            .iter()
-            .enumerate()
-            .filter(move |(i, (k, _))| !entries.iter().skip(i + 1).any(|(later, _)| later == *k))
-            .map(|(_, (k, v))| (k, Json(v)))
+        self.0.iter().map(|(k, v)| (k, Json(v)))
     }
 }
 
@@ -289,11 +304,7 @@ impl fmt::Debug for Obj<'_> {
 
 impl Serialize for Obj<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        for (k, v) in self.iter() {
-            m.serialize_entry(k, &v)?;
-        }
-        m.end()
+        self.0.serialize(s)
     }
 }
 
@@ -322,11 +333,7 @@ impl<'a> Arr<'a> {
 
 impl Serialize for Arr<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut q = s.serialize_seq(Some(self.len()))?;
-        for v in self.iter() {
-            q.serialize_element(&v)?;
-        }
-        q.end()
+        self.0.serialize(s)
     }
 }
 

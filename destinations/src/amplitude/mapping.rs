@@ -5,13 +5,13 @@
 //! answer is an index into the batch.
 
 use super::settings::AmplitudeSettings;
+use destination_kit::event::Message;
 use destination_kit::event::lenient_f64;
+use destination_kit::json::{Json, Kind, Obj};
 use destination_kit::spec::{Ecommerce, SpecEvent};
 use destination_kit::{CallType, Event, Mapped, Payload};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-use destination_kit::event::Message;
-use destination_kit::json::{Json, Kind, Obj};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -54,7 +54,12 @@ impl<'a> V<'a> {
         match self {
             V::Serde(Value::Array(a)) => a.iter().map(V::Serde).collect(),
             V::Serde(_) => Vec::new(),
-            V::Tree(j) => j.as_array().into_iter().flat_map(|a| a.iter()).map(V::Tree).collect(),
+            V::Tree(j) => j
+                .as_array()
+                .into_iter()
+                .flat_map(|a| a.iter())
+                .map(V::Tree)
+                .collect(),
         }
     }
     fn lenient_f64(self) -> Option<f64> {
@@ -328,11 +333,9 @@ fn base<'a>(
         revenue: None,
         product_id: None,
         revenue_type: None,
-        session_id: int(
-            V::field(msg, "integrations")
-                .and_then(|i| i.get("Amplitude"))
-                .and_then(|a| a.get("session_id")),
-        ),
+        session_id: int(V::field(msg, "integrations")
+            .and_then(|i| i.get("Amplitude"))
+            .and_then(|a| a.get("session_id"))),
         ip: top("ip"),
         platform: at("device", "type"),
         os_name: at("os", "name"),
@@ -420,11 +423,12 @@ pub fn map(s: &AmplitudeSettings, ev: &Event<'_>) -> Mapped {
     match msg.call() {
         CallType::Identify => {
             let mut e = base(ev, Cow::Borrowed("$identify"), user, device);
-            let traits = V::field(msg, "traits")
-                .and_then(V::as_object)
-                .or(V::field(msg, "context")
-                    .and_then(|c| c.get("traits"))
-                    .and_then(V::as_object));
+            let traits =
+                V::field(msg, "traits")
+                    .and_then(V::as_object)
+                    .or(V::field(msg, "context")
+                        .and_then(|c| c.get("traits"))
+                        .and_then(V::as_object));
             e.user_properties = traits.map(UserProps::Set);
             Mapped::one(Payload::json(HTTPAPI, &e))
         }
