@@ -132,7 +132,7 @@ fn sonic_rs_value(bytes: &[u8]) -> usize {
         .count()
 }
 
-/// Probe: every line into `destination_kit::json::Doc` (the depth check, then sonic-rs's tree).
+/// Every line into `destination_kit::json::Doc`, the tree a parsed `Message` holds.
 fn json_doc(bytes: &[u8]) -> usize {
     lines(bytes)
         .filter(|l| destination_kit::json::Doc::parse(l).is_ok())

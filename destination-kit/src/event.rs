@@ -119,16 +119,10 @@ impl PartialEq for Message {
     }
 }
 
-/// More `[` and `{` than this in a line and it is parsed the exact way (serde_json): the
-/// arena tree's parser recurses with large frames in a debug build.
-const MAX_TREE_BRACKETS: usize = 64;
-
-/// A message line as an arena tree when it is an object of a known call with few brackets;
-/// `None` sends the caller to the exact parse (which also gives every error).
+/// A message line as a tree when it is an object of a known call; `None` sends the caller to
+/// the exact parse (which also gives every error, in serde_json's words).
 fn parse_tree(bytes: &[u8]) -> Option<(CallType, crate::json::Doc)> {
-    if trim_ascii(bytes).first() != Some(&b'{')
-        || crate::json::open_brackets(bytes) > MAX_TREE_BRACKETS
-    {
+    if trim_ascii(bytes).first() != Some(&b'{') {
         return None;
     }
     let doc = crate::json::Doc::parse(bytes).ok()?;
