@@ -169,7 +169,12 @@ impl Message {
     /// JSON is not an object, or when `type` is missing or unknown. Everything else is left to
     /// [`Message::validate`].
     pub fn from_slice(bytes: &[u8]) -> Result<Message, ParseError> {
-        if let Some((call, doc)) = parse_tree(bytes) {
+        Message::from_slice_as(bytes, true)
+    }
+
+    /// [`Message::from_slice`], into a tree only when `tree`.
+    pub(crate) fn from_slice_as(bytes: &[u8], tree: bool) -> Result<Message, ParseError> {
+        if let Some((call, doc)) = tree.then(|| parse_tree(bytes)).flatten() {
             return Ok(Message::parsed(call, doc));
         }
         let value = parse_json(bytes)?;
@@ -1723,12 +1728,18 @@ impl Iterator for LineRecords {
 
 /// Parse one line of a JSON-lines stream (`line` is its 1-based number).
 pub(crate) fn parse_line(line: usize, bytes: &[u8]) -> LineRecords {
+    parse_line_as(line, bytes, true)
+}
+
+/// [`parse_line`], a message into a tree only when `tree` (see
+/// [`DestinationInfo::reads_tree`](crate::DestinationInfo::reads_tree)).
+pub(crate) fn parse_line_as(line: usize, bytes: &[u8], tree: bool) -> LineRecords {
     let bytes = trim_ascii(bytes);
     if bytes.is_empty() {
         return LineRecords::One(None);
     }
-    // a message as an arena tree; envelopes, deep and malformed lines the exact way
-    if let Some((call, doc)) = parse_tree(bytes) {
+    // a message as a tree; envelopes and malformed lines the exact way
+    if let Some((call, doc)) = tree.then(|| parse_tree(bytes)).flatten() {
         return LineRecords::One(Some(Record {
             line,
             batch_index: None,

@@ -28,6 +28,9 @@
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::fmt;
 
+pub mod write;
+pub use write::to_vec;
+
 /// serde_json's nesting limit, kept.
 pub const MAX_DEPTH: usize = 128;
 
@@ -66,16 +69,48 @@ const STR: u8 = 6;
 const ARR: u8 = 7;
 const OBJ: u8 = 8;
 
-/// One node. A string: `n` its length, `x` its offset in the buffer, `plain` when it holds no
-/// byte JSON must escape (it came from the line without escapes). An array or object: `n` its
-/// elements or entries, `x` the nodes of its subtree after itself (an object's entries are a
-/// key node and the value's nodes). A number: `x` its bits.
+/// One node. A string: `n` its length, `x` its offset in the buffer (low 32 bits) and its
+/// first four bytes (high 32 bits, zero-padded), so a key lookup rejects most keys without
+/// reading the buffer; `plain` when it holds no byte JSON must escape (it came from the line
+/// without escapes); as an object's key, `w` the nodes its value takes when that fits (else 0),
+/// so a lookup steps from key to key.. A number: `x` its bits.
+///
+/// An array or object: `n` the nodes of its subtree after itself (an object's entries are a key
+/// node and the value's nodes). An array's `x` is its length. An object's `w` is its entry count
+/// (`u16::MAX`: count them), and its `x` a 64-bit filter of its keys (two bits of a hash of
+/// each key's length and first four bytes), so looking up a key it does not have rarely walks
+/// it.
 #[derive(Clone, Copy, Debug)]
 struct Node {
     tag: u8,
     plain: bool,
+    w: u16,
     n: u32,
     x: u64,
+}
+
+/// The first four bytes of a string, little-endian, zero-padded.
+#[inline]
+fn prefix(b: &[u8]) -> u64 {
+    match b {
+        [a, b, c, d, ..] => u32::from_le_bytes([*a, *b, *c, *d]) as u64,
+        [a, b, c] => u32::from_le_bytes([*a, *b, *c, 0]) as u64,
+        [a, b] => u32::from_le_bytes([*a, *b, 0, 0]) as u64,
+        [a] => *a as u64,
+        [] => 0,
+    }
+}
+
+/// A string node for `len` bytes of the buffer at `offset`, which start with `bytes`.
+#[inline]
+fn str_node(offset: usize, bytes: &[u8], plain: bool) -> Node {
+    Node {
+        tag: STR,
+        plain,
+        w: 0,
+        n: bytes.len() as u32,
+        x: offset as u64 | prefix(bytes) << 32,
+    }
 }
 
 impl Node {
@@ -83,14 +118,20 @@ impl Node {
         Node {
             tag,
             plain: false,
+            w: 0,
             n,
             x,
         }
     }
+    /// A string's offset in the buffer.
+    #[inline]
+    fn offset(self) -> usize {
+        (self.x & 0xffff_ffff) as usize
+    }
     /// Nodes this value takes, itself included.
     fn width(self) -> usize {
         match self.tag {
-            ARR | OBJ => 1 + self.x as usize,
+            ARR | OBJ => 1 + self.n as usize,
             _ => 1,
         }
     }
@@ -137,12 +178,8 @@ impl Doc {
 
     fn push_str(&mut self, s: &str) {
         let plain = !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
-        self.nodes.push(Node {
-            tag: STR,
-            plain,
-            n: s.len() as u32,
-            x: self.buf.len() as u64,
-        });
+        self.nodes
+            .push(str_node(self.buf.len(), s.as_bytes(), plain));
         self.buf.extend_from_slice(s.as_bytes());
     }
 
@@ -159,19 +196,26 @@ impl Doc {
             V::String(s) => return self.push_str(s),
             V::Array(a) => {
                 let at = self.nodes.len();
-                self.nodes.push(Node::new(ARR, a.len() as u32, 0));
+                self.nodes.push(Node::new(ARR, 0, a.len() as u64));
                 a.iter().for_each(|e| self.push_serde(e));
-                self.nodes[at].x = (self.nodes.len() - at - 1) as u64;
+                self.nodes[at].n = (self.nodes.len() - at - 1) as u32;
                 return;
             }
             V::Object(o) => {
                 let at = self.nodes.len();
-                self.nodes.push(Node::new(OBJ, o.len() as u32, 0));
+                self.nodes.push(Node::new(OBJ, 0, 0));
+                let mut filter = 0;
                 for (k, e) in o {
+                    let key = self.nodes.len();
                     self.push_str(k);
+                    filter |= key_filter(self.nodes[key]);
                     self.push_serde(e);
+                    let width = self.nodes.len() - key - 1;
+                    self.nodes[key].w = u16::try_from(width).unwrap_or(0);
                 }
-                self.nodes[at].x = (self.nodes.len() - at - 1) as u64;
+                self.nodes[at].n = (self.nodes.len() - at - 1) as u32;
+                self.nodes[at].x = filter;
+                self.nodes[at].w = u16::try_from(o.len()).unwrap_or(u16::MAX);
                 return;
             }
         };
@@ -184,7 +228,7 @@ impl Doc {
     }
 
     fn str_at(&self, node: Node) -> &str {
-        let bytes = &self.buf[node.x as usize..node.x as usize + node.n as usize];
+        let bytes = &self.buf[node.offset()..node.offset() + node.n as usize];
         // SAFETY: the buffer holds the input, checked to be UTF-8 as a whole before parsing, and
         // unescaped strings, written from `char`s; a string node spans one string of either,
         // which starts and ends at character boundaries (after and before an ASCII quote, or a
@@ -192,6 +236,9 @@ impl Doc {
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 }
+
+/// Objects with more keys than this are checked for repeated keys by sorting them.
+const SMALL_OBJECT: u32 = 32;
 
 /// Why the parser stopped.
 enum Stop {
@@ -205,6 +252,10 @@ struct Frame {
     at: u32,
     count: u32,
     object: bool,
+    /// The node of the current key, in an object.
+    key: u32,
+    /// The object's key filter so far.
+    filter: u64,
     /// Keys seen in this object, as bits of a short hash.
     seen: [u64; 4],
 }
@@ -216,29 +267,41 @@ struct Parser<'a> {
     buf: Vec<u8>,
 }
 
-/// Whether any byte of the word is below 0x20, a `"` or a `\`.
+/// The high bit of each byte of the word (read little-endian) that is below 0x20, a `"` or a
+/// `\`, and maybe of bytes after the first such one (a borrow can flag them); the lowest bit
+/// set is always exact, and 0 means none.
 #[inline]
-fn word_needs_look(w: u64) -> bool {
+pub(crate) fn word_look_mask(w: u64) -> u64 {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
     let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
-    (below_space | zero(w ^ (LO * b'"' as u64)) | zero(w ^ (LO * b'\\' as u64))) != 0
+    below_space | zero(w ^ (LO * b'"' as u64)) | zero(w ^ (LO * b'\\' as u64))
 }
 
-/// A short hash of a key for the repeated-key filter (length and the bytes at its ends).
+/// A hash of a key's length and first four bytes (`prefix`).
 #[inline]
-fn key_bit(k: &[u8]) -> (usize, u64) {
-    let first = k.first().copied().unwrap_or(0) as u32;
-    let last = k.last().copied().unwrap_or(0) as u32;
-    let mid = k.get(k.len() / 2).copied().unwrap_or(0) as u32;
-    let h = (k.len() as u32)
-        .wrapping_mul(0x9e37_79b9)
-        .wrapping_add(first.wrapping_mul(0x85eb_ca6b))
-        .wrapping_add(last.wrapping_mul(0xc2b2_ae35))
-        .wrapping_add(mid.wrapping_mul(0x27d4_eb2f));
-    let h = h ^ (h >> 15);
-    (((h >> 6) & 3) as usize, 1u64 << (h & 63))
+fn key_hash(len: u32, prefix: u64) -> u64 {
+    (prefix ^ (len as u64) << 32).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// A key's two bits in its object's 64-bit filter.
+#[inline]
+fn filter_bits(h: u64) -> u64 {
+    1u64 << (h >> 58) | 1u64 << ((h >> 52) & 63)
+}
+
+/// A key node's two bits in its object's filter.
+#[inline]
+fn key_filter(key: Node) -> u64 {
+    filter_bits(key_hash(key.n, key.x >> 32))
+}
+
+/// A key node's bit in the 256-bit repeated-key filter of the object being parsed: (word, bit).
+#[inline]
+fn key_bit(key: Node) -> (usize, u64) {
+    let h = (key_hash(key.n, key.x >> 32) >> 40) & 255;
+    ((h >> 6) as usize, 1u64 << (h & 63))
 }
 
 impl<'a> Parser<'a> {
@@ -252,6 +315,10 @@ impl<'a> Parser<'a> {
     }
 
     fn run(mut self) -> Result<Doc, Stop> {
+        if self.src.len() > u32::MAX as usize {
+            // offsets and subtree sizes are 32-bit
+            return Err(Stop::Invalid("larger than 4 GiB", 0));
+        }
         if std::str::from_utf8(self.src).is_err() {
             return Err(Stop::Invalid("invalid UTF-8", 0));
         }
@@ -278,6 +345,8 @@ impl<'a> Parser<'a> {
                         at,
                         count: 0,
                         object,
+                        key: 0,
+                        filter: 0,
                         seen: [0; 4],
                     });
                     self.skip_ws();
@@ -315,6 +384,11 @@ impl<'a> Parser<'a> {
                     });
                 };
                 frame.count += 1;
+                if frame.object {
+                    let key = frame.key as usize;
+                    let width = self.nodes.len() - key - 1;
+                    self.nodes[key].w = u16::try_from(width).unwrap_or(0);
+                }
                 self.skip_ws();
                 let close = if frame.object { b'}' } else { b']' };
                 match self.src.get(self.pos) {
@@ -329,14 +403,41 @@ impl<'a> Parser<'a> {
                     Some(&b) if b == close => {
                         self.pos += 1;
                         let at = frame.at as usize;
-                        self.nodes[at].n = frame.count;
-                        self.nodes[at].x = (self.nodes.len() - at - 1) as u64;
+                        let width = (self.nodes.len() - at - 1) as u32;
+                        let node = &mut self.nodes[at];
+                        node.n = width;
+                        if frame.object {
+                            node.x = frame.filter;
+                            node.w = u16::try_from(frame.count).unwrap_or(u16::MAX);
+                            if frame.count > SMALL_OBJECT {
+                                self.large_object_keys_are_unique(at)?;
+                            }
+                        } else {
+                            node.x = frame.count as u64;
+                        }
                         stack.pop();
                     }
                     _ => return Err(Stop::Invalid("expected `,` or a closing bracket", self.pos)),
                 }
             }
         }
+    }
+
+    /// The repeated-key check of an object with many keys, when it closes: its keys sorted.
+    fn large_object_keys_are_unique(&self, at: usize) -> Result<(), Stop> {
+        let end = at + 1 + self.nodes[at].n as usize;
+        let mut keys = Vec::with_capacity(self.nodes[at].w as usize);
+        let mut i = at + 1;
+        while i < end {
+            let k = self.nodes[i];
+            keys.push(&self.buf[k.offset()..k.offset() + k.n as usize]);
+            i += 1 + self.nodes[i + 1].width();
+        }
+        keys.sort_unstable();
+        if keys.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Stop::RepeatedKey);
+        }
+        Ok(())
     }
 
     #[inline]
@@ -362,17 +463,22 @@ impl<'a> Parser<'a> {
             return Err(Stop::Invalid("expected a key", self.pos));
         }
         self.string()?;
-        let key = *self.nodes.last().expect("pushed");
-        let k = &self.buf[key.x as usize..key.x as usize + key.n as usize];
-        let (word, bit) = key_bit(k);
-        if frame.seen[word] & bit != 0 {
+        let key_at = self.nodes.len() - 1;
+        frame.key = key_at as u32;
+        let key = self.nodes[key_at];
+        let k = &self.buf[key.offset()..key.offset() + key.n as usize];
+        frame.filter |= key_filter(key);
+        let (word, bit) = key_bit(key);
+        // past SMALL_OBJECT keys the filter fills up: those objects are checked once, sorted,
+        // when they close (comparing each key with every earlier one would be quadratic)
+        if frame.count < SMALL_OBJECT && frame.seen[word] & bit != 0 {
             // maybe repeated: compare with the earlier keys of this object
-            let key_at = self.nodes.len() - 1;
             let mut i = frame.at as usize + 1;
             while i < key_at {
                 let earlier = self.nodes[i];
                 if earlier.n == key.n
-                    && self.buf[earlier.x as usize..earlier.x as usize + earlier.n as usize] == *k
+                    && earlier.x >> 32 == key.x >> 32
+                    && self.buf[earlier.offset()..earlier.offset() + earlier.n as usize] == *k
                 {
                     return Err(Stop::RepeatedKey);
                 }
@@ -393,10 +499,12 @@ impl<'a> Parser<'a> {
         let open = self.pos;
         let mut i = open + 1;
         let src = self.src;
-        // find the first byte that needs a look, a word at a time
-        while i + 8 <= src.len() {
-            let w = u64::from_le_bytes(src[i..i + 8].try_into().expect("8 bytes"));
-            if word_needs_look(w) {
+        // find the first byte that needs a look, a word at a time: the lowest flagged byte of
+        // a word is exactly the first one
+        for w in src[i..].chunks_exact(8) {
+            let m = word_look_mask(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+            if m != 0 {
+                i += (m.trailing_zeros() / 8) as usize;
                 break;
             }
             i += 8;
@@ -405,12 +513,7 @@ impl<'a> Parser<'a> {
             match src.get(i) {
                 None => return Err(Stop::Invalid("EOF while parsing a string", i)),
                 Some(b'"') => {
-                    self.nodes.push(Node {
-                        tag: STR,
-                        plain: true,
-                        n: (i - open - 1) as u32,
-                        x: (open + 1) as u64,
-                    });
+                    self.nodes.push(str_node(open + 1, &src[open + 1..i], true));
                     self.pos = i + 1;
                     return Ok(());
                 }
@@ -467,12 +570,7 @@ impl<'a> Parser<'a> {
         }
         let s = &self.buf[start..];
         let plain = !s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
-        self.nodes.push(Node {
-            tag: STR,
-            plain,
-            n: s.len() as u32,
-            x: start as u64,
-        });
+        self.nodes.push(str_node(start, s, plain));
         self.pos = i + 1;
         Ok(())
     }
@@ -739,6 +837,7 @@ impl Serialize for Json<'_> {
             U64 => s.serialize_u64(n.x),
             I64 => s.serialize_i64(n.x as i64),
             F64 => s.serialize_f64(f64::from_bits(n.x)),
+            STR if n.plain => s.serialize_newtype_struct(write::PLAIN, self.doc.str_at(n)),
             STR => s.serialize_str(self.doc.str_at(n)),
             ARR => Arr(*self).serialize(s),
             _ => Obj(*self).serialize(s),
@@ -756,21 +855,37 @@ impl<'a> Obj<'a> {
         let doc = self.0.doc;
         let nodes = &doc.nodes;
         let want = key.as_bytes();
+        let (len, head) = (want.len() as u32, prefix(want));
+        let obj = nodes[self.0.at];
+        let bits = filter_bits(key_hash(len, head));
+        if obj.x & bits != bits {
+            return None;
+        }
         let mut i = self.0.at + 1;
-        for _ in 0..nodes[self.0.at].n {
+        let end = i + obj.n as usize;
+        while i < end {
             let k = nodes[i];
-            if k.n as usize == want.len()
-                && doc.buf[k.x as usize..k.x as usize + k.n as usize] == *want
+            if k.n == len
+                && k.x >> 32 == head
+                && (want.len() <= 4
+                    || doc.buf[k.offset() + 4..k.offset() + want.len()] == want[4..])
             {
                 return Some(Json { doc, at: i + 1 });
             }
-            i += 1 + nodes[i + 1].width();
+            i += 1 + if k.w != 0 {
+                k.w as usize
+            } else {
+                nodes[i + 1].width()
+            };
         }
         None
     }
     /// Its entries (a document's keys do not repeat).
     pub fn raw_len(self) -> usize {
-        self.0.node().n as usize
+        match self.0.node().w {
+            u16::MAX => self.iter().count(),
+            n => n as usize,
+        }
     }
     /// Whether it has no entries.
     pub fn is_empty(self) -> bool {
@@ -780,11 +895,15 @@ impl<'a> Obj<'a> {
     pub fn iter(self) -> impl Iterator<Item = (&'a str, Json<'a>)> + 'a {
         let doc = self.0.doc;
         let mut i = self.0.at + 1;
-        (0..self.0.node().n).map(move |_| {
-            let key = doc.str_at(doc.nodes[i]);
+        let end = i + self.0.node().n as usize;
+        std::iter::from_fn(move || {
+            if i >= end {
+                return None;
+            }
+            let key = doc.nodes[i];
             let value = Json { doc, at: i + 1 };
             i += 1 + doc.nodes[i + 1].width();
-            (key, value)
+            Some((doc.str_at(key), value))
         })
     }
 }
@@ -798,10 +917,30 @@ impl fmt::Debug for Obj<'_> {
 impl Serialize for Obj<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.raw_len()))?;
-        for (k, v) in self.iter() {
-            m.serialize_entry(k, &v)?;
+        let doc = self.0.doc;
+        let mut i = self.0.at + 1;
+        let end = i + self.0.node().n as usize;
+        while i < end {
+            let key = doc.nodes[i];
+            let value = Json { doc, at: i + 1 };
+            if key.plain {
+                m.serialize_entry(&Plain(doc.str_at(key)), &value)?;
+            } else {
+                m.serialize_entry(doc.str_at(key), &value)?;
+            }
+            i += 1 + doc.nodes[i + 1].width();
         }
         m.end()
+    }
+}
+
+/// A string with no byte JSON escapes, passed to a serializer as the newtype struct
+/// [`write::PLAIN`]: [`write`]'s serializer copies it, every other one sees the string.
+struct Plain<'a>(&'a str);
+
+impl Serialize for Plain<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct(write::PLAIN, self.0)
     }
 }
 
@@ -816,7 +955,7 @@ impl<'a> Arr<'a> {
     }
     /// How many elements.
     pub fn len(self) -> usize {
-        self.0.node().n as usize
+        self.0.node().x as usize
     }
     /// Whether it has no elements.
     pub fn is_empty(self) -> bool {
@@ -826,7 +965,7 @@ impl<'a> Arr<'a> {
     pub fn iter(self) -> impl Iterator<Item = Json<'a>> + 'a {
         let doc = self.0.doc;
         let mut i = self.0.at + 1;
-        (0..self.0.node().n).map(move |_| {
+        (0..self.0.node().x).map(move |_| {
             let value = Json { doc, at: i };
             i += doc.nodes[i].width();
             value
@@ -1036,6 +1175,47 @@ mod tests {
             );
             assert!(serde_reads(bad).is_none());
         }
+    }
+
+    #[test]
+    fn lookups_tell_keys_apart_past_their_first_four_bytes_and_skip_wide_values() {
+        let wide = vec!["1"; 70_000].join(",");
+        let text =
+            format!(r#"{{"abcd1":1,"abcd2":2,"":3,"a":4,"ab\u0063":5,"big":[{wide}],"after":6}}"#);
+        for doc in [
+            Doc::parse(text.as_bytes()).unwrap(),
+            Doc::from_serde(&serde_json::from_str(&text).unwrap()),
+        ] {
+            let o = doc.root().as_object().unwrap();
+            let got = |k: &str| o.get(k).and_then(|v| v.as_i64());
+            assert_eq!(
+                [
+                    got("abcd1"),
+                    got("abcd2"),
+                    got(""),
+                    got("a"),
+                    got("abc"),
+                    got("after")
+                ],
+                [Some(1), Some(2), Some(3), Some(4), Some(5), Some(6)]
+            );
+            assert_eq!([got("abcd"), got("abcd3"), got("b")], [None, None, None]);
+            assert_eq!(o.get("big").unwrap().as_array().unwrap().len(), 70_000);
+        }
+        // more entries than an object node counts: counted by walking
+        let many = (0..70_000)
+            .map(|i| format!("\"k{i}\":{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let doc = Doc::parse(format!("{{{many}}}").as_bytes()).unwrap();
+        let o = doc.root().as_object().unwrap();
+        assert_eq!((o.raw_len(), o.iter().count()), (70_000, 70_000));
+        assert_eq!(o.get("k69999").and_then(|v| v.as_u64()), Some(69_999));
+        // a repeated key far apart in a large object still keeps the last value
+        let doc = Doc::parse(format!("{{{many},\"k7\":\"last\"}}").as_bytes()).unwrap();
+        let o = doc.root().as_object().unwrap();
+        assert_eq!(o.get("k7").and_then(|v| v.as_str()), Some("last"));
+        assert_eq!(o.raw_len(), 70_000);
     }
 
     #[test]
