@@ -132,6 +132,13 @@ fn sonic_rs_value(bytes: &[u8]) -> usize {
         .count()
 }
 
+/// Every line into `destination_kit::json::Doc`, the tree a parsed `Message` holds.
+fn json_doc(bytes: &[u8]) -> usize {
+    lines(bytes)
+        .filter(|l| destination_kit::json::Doc::parse(l).is_ok())
+        .count()
+}
+
 /// One measured function over the whole mix; returns a count so the work is not optimised away.
 type Run = fn(&[u8]) -> usize;
 
@@ -149,7 +156,8 @@ fn bench(c: &mut Criterion) {
     for probe in [sonic_rs_to_serde_value, sonic_rs_value] {
         assert_eq!(probe(&mix) as u64, events, "the probes read every line");
     }
-    let runs: [(&str, Run); 7] = [
+    let runs: [(&str, Run); 8] = [
+        ("json_doc", json_doc),
         ("serde_json_value_floor", floor),
         ("borrowed_top_level", borrowed_top_level),
         ("sonic_rs_to_serde_value", sonic_rs_to_serde_value),
@@ -173,6 +181,7 @@ fn bench(c: &mut Criterion) {
                         | "borrowed_top_level"
                         | "sonic_rs_to_serde_value"
                         | "sonic_rs_value"
+                        | "json_doc"
                         | "parse_validate_recognise"
                 )
             {

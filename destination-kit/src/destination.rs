@@ -77,6 +77,12 @@ pub struct DestinationInfo {
     pub families: Vec<Family>,
     /// Batch limits per request.
     pub batch: BatchLimits,
+    /// Whether its `map` reads messages through their tree ([`Message::tree`](crate::Message::tree),
+    /// the [`json`](crate::json) views). The runtime then parses input lines into a tree, which
+    /// parses and reads faster; otherwise into `serde_json` maps, which the map-returning
+    /// accessors (`fields`, `properties`, …) read without a copy. Either way the same messages
+    /// are valid, and every accessor works.
+    pub reads_tree: bool,
 }
 
 impl DestinationInfo {
@@ -88,6 +94,7 @@ impl DestinationInfo {
             calls: CallType::ALL.to_vec(),
             families: Vec::new(),
             batch: BatchLimits::ONE,
+            reads_tree: false,
         }
     }
     /// Set the calls it takes.
@@ -103,6 +110,11 @@ impl DestinationInfo {
     /// Set the batch limits.
     pub fn batch(mut self, b: BatchLimits) -> Self {
         self.batch = b;
+        self
+    }
+    /// Say that `map` reads messages through their tree (see [`DestinationInfo::reads_tree`]).
+    pub fn reads_tree(mut self) -> Self {
+        self.reads_tree = true;
         self
     }
 }
@@ -278,8 +290,10 @@ impl Payload {
         route: impl Into<Cow<'static, str>>,
         body: &impl serde::Serialize,
     ) -> Result<Payload, String> {
-        let body = serde_json::value::to_raw_value(body)
-            .map_err(|e| format!("the payload cannot be serialised as JSON: {e}"))?;
+        let cannot = |e: String| format!("the payload cannot be serialised as JSON: {e}");
+        let text = crate::json::to_vec(body).map_err(|e| cannot(e.to_string()))?;
+        let text = String::from_utf8(text).map_err(|e| cannot(e.to_string()))?;
+        let body = crate::json::write::into_raw_value(&text).map_err(|e| cannot(e.to_string()))?;
         Ok(Payload {
             route: route.into(),
             part: "",

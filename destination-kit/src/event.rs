@@ -91,10 +91,43 @@ impl fmt::Display for CallType {
 }
 
 /// One Segment message. Holds the original JSON object; accessors are typed views of it.
-#[derive(Clone, PartialEq)]
+///
+/// A message parsed from JSON text holds it as an arena tree ([`crate::json::Doc`]); the
+/// `serde_json` accessors read a copy of it built on their first call. A message built in code
+/// holds a `serde_json` map.
+#[derive(Clone)]
 pub struct Message {
     call: CallType,
-    fields: Map<String, Value>,
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    /// Parsed from text: the tree, and its serde_json copy once something asked for it.
+    Parsed {
+        doc: crate::json::Doc,
+        serde: std::sync::OnceLock<Map<String, Value>>,
+    },
+    /// Built in code, changed, or parsed the exact way (deep or malformed lines).
+    Built(Map<String, Value>),
+}
+
+/// Equal when the JSON objects are.
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.call == other.call && self.fields_ref() == other.fields_ref()
+    }
+}
+
+/// A message line as a tree when it is an object of a known call; `None` sends the caller to
+/// the exact parse (which also gives every error, in serde_json's words).
+fn parse_tree(bytes: &[u8]) -> Option<(CallType, crate::json::Doc)> {
+    if trim_ascii(bytes).first() != Some(&b'{') {
+        return None;
+    }
+    let doc = crate::json::Doc::parse(bytes).ok()?;
+    let call = CallType::parse(doc.root().get("type")?.as_str()?)?;
+    Some((call, doc))
 }
 
 impl fmt::Debug for Message {
@@ -109,7 +142,7 @@ impl fmt::Debug for Message {
 
 impl Serialize for Message {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.fields.serialize(s)
+        self.fields_ref().serialize(s)
     }
 }
 
@@ -136,6 +169,14 @@ impl Message {
     /// JSON is not an object, or when `type` is missing or unknown. Everything else is left to
     /// [`Message::validate`].
     pub fn from_slice(bytes: &[u8]) -> Result<Message, ParseError> {
+        Message::from_slice_as(bytes, true)
+    }
+
+    /// [`Message::from_slice`], into a tree only when `tree`.
+    pub(crate) fn from_slice_as(bytes: &[u8], tree: bool) -> Result<Message, ParseError> {
+        if let Some((call, doc)) = tree.then(|| parse_tree(bytes)).flatten() {
+            return Ok(Message::parsed(call, doc));
+        }
         let value = parse_json(bytes)?;
         Message::from_value(value)
     }
@@ -179,14 +220,71 @@ impl Message {
                 .into());
             }
         };
-        Ok(Message { call, fields })
+        Ok(Message {
+            call,
+            repr: Repr::Built(fields),
+        })
+    }
+
+    fn parsed(call: CallType, doc: crate::json::Doc) -> Message {
+        Message {
+            call,
+            repr: Repr::Parsed {
+                doc,
+                serde: std::sync::OnceLock::new(),
+            },
+        }
+    }
+
+    /// The serde_json map (built from the tree on the first call).
+    fn fields_ref(&self) -> &Map<String, Value> {
+        match &self.repr {
+            Repr::Built(m) => m,
+            Repr::Parsed { doc, serde } => serde.get_or_init(|| match doc.root().to_serde() {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            }),
+        }
+    }
+
+    /// The serde_json map, to change: the message stops holding a tree.
+    fn fields_owned(&mut self) -> &mut Map<String, Value> {
+        if let Repr::Parsed { .. } = &self.repr {
+            let m = self.fields_ref().clone();
+            self.repr = Repr::Built(m);
+        }
+        match &mut self.repr {
+            Repr::Built(m) => m,
+            Repr::Parsed { .. } => unreachable!("converted above"),
+        }
+    }
+
+    /// A top-level string field, read from the tree when the message has one (no serde_json
+    /// copy is built for it).
+    fn top_str(&self, key: &str) -> Option<&str> {
+        match &self.repr {
+            Repr::Parsed { doc, .. } => doc.root().get(key)?.as_str(),
+            Repr::Built(m) => str_field(m, key),
+        }
+    }
+
+    /// The message's JSON object as a view of its arena tree, when it was parsed from text and
+    /// not changed since (the accessors of the planned event model read this).
+    pub fn tree(&self) -> Option<crate::json::Obj<'_>> {
+        match &self.repr {
+            Repr::Parsed { doc, .. } => doc.root().as_object(),
+            Repr::Built(_) => None,
+        }
     }
 
     /// A new message of `call` with no fields but `type` (for builders and tests).
     pub fn new(call: CallType) -> Message {
         let mut fields = Map::new();
         fields.insert("type".into(), Value::String(call.as_str().into()));
-        Message { call, fields }
+        Message {
+            call,
+            repr: Repr::Built(fields),
+        }
     }
 
     /// The call type.
@@ -196,54 +294,54 @@ impl Message {
 
     /// The raw JSON object, every field included.
     pub fn fields(&self) -> &Map<String, Value> {
-        &self.fields
+        self.fields_ref()
     }
 
     /// The raw JSON object, mutable (for `serve`, which sets `receivedAt` and `messageId`).
     pub fn fields_mut(&mut self) -> &mut Map<String, Value> {
-        &mut self.fields
+        self.fields_owned()
     }
 
     /// Set a top-level field (for example `receivedAt`). Setting `type` is refused.
     pub fn set(&mut self, key: &str, value: Value) {
         if key != "type" {
-            self.fields.insert(key.to_string(), value);
+            self.fields_owned().insert(key.to_string(), value);
         }
     }
 
     /// Any top-level field.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.fields.get(key)
+        self.fields_ref().get(key)
     }
 
     /// The message as a JSON value (a copy).
     pub fn to_value(&self) -> Value {
-        Value::Object(self.fields.clone())
+        Value::Object(self.fields_ref().clone())
     }
 
     /// The message as a JSON value (consuming it).
-    pub fn into_value(self) -> Value {
-        Value::Object(self.fields)
+    pub fn into_value(mut self) -> Value {
+        Value::Object(std::mem::take(self.fields_owned()))
     }
 
     /// The message serialised as compact JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&self.fields).unwrap_or_default()
+        serde_json::to_string(self.fields_ref()).unwrap_or_default()
     }
 
     // ---- common fields -------------------------------------------------------------------
 
     /// `messageId`, when it is a string.
     pub fn message_id(&self) -> Option<&str> {
-        str_field(&self.fields, "messageId")
+        self.top_str("messageId")
     }
     /// `userId`, when it is a string.
     pub fn user_id(&self) -> Option<&str> {
-        str_field(&self.fields, "userId").filter(|s| !s.is_empty())
+        self.top_str("userId").filter(|s| !s.is_empty())
     }
     /// `anonymousId`, when it is a string.
     pub fn anonymous_id(&self) -> Option<&str> {
-        str_field(&self.fields, "anonymousId").filter(|s| !s.is_empty())
+        self.top_str("anonymousId").filter(|s| !s.is_empty())
     }
     /// `userId` if present, else `anonymousId`.
     pub fn user_or_anonymous_id(&self) -> Option<&str> {
@@ -251,7 +349,7 @@ impl Message {
     }
     /// `timestamp` as sent (raw string).
     pub fn timestamp_raw(&self) -> Option<&str> {
-        str_field(&self.fields, "timestamp")
+        self.top_str("timestamp")
     }
     /// `timestamp` parsed, if present and valid.
     pub fn timestamp(&self) -> Option<DateTime<Utc>> {
@@ -271,7 +369,7 @@ impl Message {
     }
     /// Any top-level ISO-8601 field, parsed to UTC.
     pub fn time_field(&self, key: &str) -> Option<DateTime<Utc>> {
-        str_field(&self.fields, key)
+        self.top_str(key)
             .and_then(|s| parse_datetime(s).ok())
             .map(|d| d.with_timezone(&Utc))
     }
@@ -318,17 +416,35 @@ impl Message {
 
     /// `context`, when it is an object.
     pub fn context(&self) -> Context<'_> {
-        Context(obj_field(&self.fields, "context"))
+        Context(obj_field(self.fields_ref(), "context"))
     }
     /// `integrations`, when it is an object.
     pub fn integrations(&self) -> Option<&Map<String, Value>> {
-        obj_field(&self.fields, "integrations")
+        obj_field(self.fields_ref(), "integrations")
     }
 
     /// Whether the `integrations` object lets this message go to the destination named `name`
     /// (its display name, e.g. `"Amplitude"`): the destination's own key wins, else `All`,
     /// else enabled. A non-boolean value (an options object) means enabled.
     pub fn enabled_for(&self, name: &str) -> bool {
+        if let Some(t) = self.tree() {
+            let Some(i) = t.get("integrations").and_then(|v| v.as_object()) else {
+                return true;
+            };
+            let flag = |v: crate::json::Json<'_>| v.as_bool().unwrap_or(true);
+            if let Some(v) = i.get(name) {
+                return flag(v);
+            }
+            // the first in key order, as the sorted serde_json map finds it
+            if let Some((_, v)) = i
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .min_by_key(|(k, _)| *k)
+            {
+                return flag(v);
+            }
+            return i.get("All").map(flag).unwrap_or(true);
+        }
         let Some(i) = self.integrations() else {
             return true;
         };
@@ -344,34 +460,34 @@ impl Message {
 
     /// `version`.
     pub fn version(&self) -> Option<&Value> {
-        self.fields.get("version")
+        self.fields_ref().get("version")
     }
 
     // ---- call-specific fields -----------------------------------------------------------
 
     /// `event` (track).
     pub fn event(&self) -> Option<&str> {
-        str_field(&self.fields, "event")
+        self.top_str("event")
     }
     /// `name` (page, screen).
     pub fn name(&self) -> Option<&str> {
-        str_field(&self.fields, "name")
+        self.top_str("name")
     }
     /// `category` (page).
     pub fn category(&self) -> Option<&str> {
-        str_field(&self.fields, "category")
+        self.top_str("category")
     }
     /// `groupId` (group). A number is accepted and read through [`Message::get`].
     pub fn group_id(&self) -> Option<&str> {
-        str_field(&self.fields, "groupId")
+        self.top_str("groupId")
     }
     /// `previousId` (alias).
     pub fn previous_id(&self) -> Option<&str> {
-        str_field(&self.fields, "previousId")
+        self.top_str("previousId")
     }
     /// `properties` (track, page, screen).
     pub fn properties(&self) -> Option<&Map<String, Value>> {
-        obj_field(&self.fields, "properties")
+        obj_field(self.fields_ref(), "properties")
     }
     /// One property.
     pub fn property(&self, key: &str) -> Option<&Value> {
@@ -379,7 +495,7 @@ impl Message {
     }
     /// `traits` (identify, group); for other calls `context.traits`.
     pub fn traits(&self) -> Option<&Map<String, Value>> {
-        obj_field(&self.fields, "traits").or_else(|| self.context().traits())
+        obj_field(self.fields_ref(), "traits").or_else(|| self.context().traits())
     }
     /// One trait, by its camelCase or snake_case name (`firstName` or `first_name`).
     ///
@@ -593,7 +709,7 @@ impl Message {
 
     /// [`Message::validate`] appending into `errs`.
     pub fn validate_into(&self, errs: &mut Vec<FieldError>) {
-        self.validate_shape(errs);
+        self.validate_shape_fast(errs);
         if self.call == CallType::Track
             && let Some(Err(spec_errs)) = crate::spec::SpecEvent::from_message(self)
         {
@@ -616,7 +732,7 @@ impl Message {
     /// ```
     pub fn validate_and_recognise(&self) -> (Vec<FieldError>, Option<crate::spec::SpecEvent>) {
         let mut errs = Vec::new();
-        self.validate_shape(&mut errs);
+        self.validate_shape_fast(&mut errs);
         let spec = match crate::spec::SpecEvent::from_message(self) {
             Some(Ok(s)) => Some(s),
             Some(Err(spec_errs)) => {
@@ -628,11 +744,23 @@ impl Message {
         (errs, spec)
     }
 
+    /// [`Message::validate_shape`], answered from the tree when the message has one and breaks
+    /// no rule (no serde_json copy is built); any doubt runs the rules on the copy, which gives
+    /// the exact errors.
+    fn validate_shape_fast(&self, errs: &mut Vec<FieldError>) {
+        if let Some(t) = self.tree()
+            && tree_shape_is_clean(self.call, t)
+        {
+            return;
+        }
+        self.validate_shape(errs)
+    }
+
     /// Every rule but the typed spec properties.
     fn validate_shape(&self, errs: &mut Vec<FieldError>) {
         // the sixteen fields the rules read, found in one walk over the keys instead of one
         // B-tree search each (those searches were half of validation's instructions)
-        let f = &TopFields::of(&self.fields);
+        let f = &TopFields::of(self.fields_ref());
         // identity
         let uid = id_like(f.get("userId"));
         let aid = id_like(f.get("anonymousId"));
@@ -828,6 +956,99 @@ const CONTEXT_OBJECTS: [&str; 12] = [
 
 /// Whether `v` has the type [`CONTEXT_OBJECTS`], [`CONTEXT_STRINGS`] and `active` ask of the
 /// context key `k` (any value fits a key not named there).
+/// Whether [`Message::validate_shape`] finds nothing wrong with the message whose tree is `t`:
+/// the same rules, answering only "clean" (`true`) or "look closer" (`false`).
+fn tree_shape_is_clean(call: CallType, t: crate::json::Obj<'_>) -> bool {
+    use crate::json::{Json, Kind as K};
+    let kind = |key: &str| t.get(key).map(Json::kind);
+    let id_like = |v: Option<Json<'_>>| match v {
+        Some(v) if v.kind() == K::String => !v.as_str().unwrap_or_default().is_empty(),
+        Some(v) => v.kind() == K::Number,
+        None => false,
+    };
+    let null_or = |v: Option<K>, want: K| matches!(v, None | Some(K::Null)) || v == Some(want);
+    // identity
+    for key in ["userId", "anonymousId"] {
+        if !matches!(kind(key), None | Some(K::String | K::Number | K::Null)) {
+            return false;
+        }
+    }
+    let uid = id_like(t.get("userId"));
+    if !uid && !id_like(t.get("anonymousId")) {
+        return false;
+    }
+    match t.get("messageId").and_then(Json::as_str) {
+        Some(m) if !m.is_empty() && m.chars().count() <= MAX_MESSAGE_ID_LEN => {}
+        _ => return false,
+    }
+    for key in ["timestamp", "originalTimestamp", "sentAt", "receivedAt"] {
+        match t.get(key) {
+            None => {}
+            Some(v) if v.is_null() => {}
+            Some(v) => match v.as_str() {
+                Some(s) if parse_datetime(s).is_ok() => {}
+                _ => return false,
+            },
+        }
+    }
+    for key in ["context", "integrations", "properties", "traits"] {
+        if !matches!(kind(key), None | Some(K::Object)) {
+            return false;
+        }
+    }
+    if let Some(ctx) = t.get("context").and_then(Json::as_object)
+        && !ctx.iter().all(|(k, v)| context_kind_fits(k, v.kind()))
+    {
+        return false;
+    }
+    let ok = match call {
+        CallType::Track => t
+            .get("event")
+            .and_then(Json::as_str)
+            .is_some_and(|e| !e.trim().is_empty()),
+        CallType::Group => id_like(t.get("groupId")),
+        CallType::Alias => uid && id_like(t.get("previousId")),
+        CallType::Page | CallType::Screen => {
+            null_or(kind("name"), K::String) && null_or(kind("category"), K::String)
+        }
+        CallType::Identify => true,
+    };
+    if !ok {
+        return false;
+    }
+    let reserved_fit = |obj: Option<crate::json::Obj<'_>>, rules: &[(&str, Option<&str>, Kind)]| {
+        let Some(obj) = obj else { return true };
+        rules.iter().all(|&(key, snake, want)| {
+            let found = obj.get(key).or_else(|| snake.and_then(|k| obj.get(k)));
+            found.is_none_or(|v| want.fits_tree(v))
+        })
+    };
+    let props = t.get("properties").and_then(Json::as_object);
+    let traits = t.get("traits").and_then(Json::as_object);
+    match call {
+        CallType::Track => reserved_fit(props, TRACK_PROPERTIES),
+        CallType::Page => reserved_fit(props, PAGE_PROPERTIES),
+        CallType::Screen => reserved_fit(props, SCREEN_PROPERTIES),
+        CallType::Identify => reserved_fit(traits, IDENTIFY_TRAITS),
+        CallType::Group => reserved_fit(traits, GROUP_TRAITS),
+        CallType::Alias => true,
+    }
+}
+
+/// [`context_value_fits`] on a value's kind.
+fn context_kind_fits(k: &str, v: crate::json::Kind) -> bool {
+    use crate::json::Kind as K;
+    match k {
+        "app" | "campaign" | "device" | "library" | "location" | "network" | "os" | "page"
+        | "referrer" | "screen" | "traits" | "userAgentData" => v == K::Object,
+        "ip" | "locale" | "timezone" | "groupId" | "userAgent" | "channel" => {
+            matches!(v, K::Null | K::String)
+        }
+        "active" => matches!(v, K::Null | K::Bool),
+        _ => true,
+    }
+}
+
 fn context_value_fits(k: &str, v: &Value) -> bool {
     match k {
         "app" | "campaign" | "device" | "library" | "location" | "network" | "os" | "page"
@@ -885,6 +1106,30 @@ enum Kind {
 }
 
 impl Kind {
+    /// Whether a tree value fits (`null` always does), as [`Kind::mismatch`] decides.
+    fn fits_tree(self, v: crate::json::Json<'_>) -> bool {
+        use crate::json::Kind as K;
+        match v.kind() {
+            K::Null => true,
+            K::String => match self {
+                Kind::Str | Kind::StrOrNum => true,
+                Kind::Num => v
+                    .as_str()
+                    .and_then(|s| s.trim().parse::<f64>().ok())
+                    .is_some_and(f64::is_finite),
+                _ => false,
+            },
+            K::Number => matches!(self, Kind::Num | Kind::StrOrNum),
+            K::Object => matches!(self, Kind::Obj),
+            K::Array => {
+                matches!(self, Kind::StrArray)
+                    && v.as_array()
+                        .is_some_and(|a| a.iter().all(|e| e.kind() == K::String))
+            }
+            K::Bool => false,
+        }
+    }
+
     /// `None` when `v` fits (null always fits: it means absent), else what was expected.
     fn mismatch(self, v: &Value) -> Option<&'static str> {
         if v.is_null() {
@@ -1483,9 +1728,23 @@ impl Iterator for LineRecords {
 
 /// Parse one line of a JSON-lines stream (`line` is its 1-based number).
 pub(crate) fn parse_line(line: usize, bytes: &[u8]) -> LineRecords {
+    parse_line_as(line, bytes, true)
+}
+
+/// [`parse_line`], a message into a tree only when `tree` (see
+/// [`DestinationInfo::reads_tree`](crate::DestinationInfo::reads_tree)).
+pub(crate) fn parse_line_as(line: usize, bytes: &[u8], tree: bool) -> LineRecords {
     let bytes = trim_ascii(bytes);
     if bytes.is_empty() {
         return LineRecords::One(None);
+    }
+    // a message as a tree; envelopes and malformed lines the exact way
+    if let Some((call, doc)) = tree.then(|| parse_tree(bytes)).flatten() {
+        return LineRecords::One(Some(Record {
+            line,
+            batch_index: None,
+            result: Ok(Message::parsed(call, doc)),
+        }));
     }
     match parse_json(bytes) {
         Ok(Value::Object(map)) => records_of_object(line, map),

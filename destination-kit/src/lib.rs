@@ -20,6 +20,7 @@ pub mod classify;
 pub mod destination;
 pub mod error;
 pub mod event;
+pub mod json;
 pub mod outcome;
 pub mod runtime;
 pub mod secret;

@@ -7,7 +7,7 @@
 use super::{Body, Input};
 use crate::destination::{DestinationInfo, DynDestination, Event, Mapped, Payload};
 use crate::error::Errors;
-use crate::event::parse_line;
+use crate::event::parse_line_as;
 use crate::outcome::Outcome;
 use std::time::SystemTime;
 
@@ -59,7 +59,7 @@ impl Preparer {
     pub fn prepare_input(&self, input: Input, now: SystemTime) -> Vec<Prepared> {
         match input.body {
             Body::Parsed(_) => vec![self.prepare(input, now)],
-            Body::Line(bytes) => parse_line(input.line, &bytes)
+            Body::Line(bytes) => parse_line_as(input.line, &bytes, self.info.reads_tree)
                 .map(|r| {
                     let raw = match (&r.result, self.keep_event) {
                         (Err(_), true) => Some(String::from_utf8_lossy(&bytes).into()),
@@ -91,7 +91,7 @@ impl Preparer {
         let result = match input.body {
             Body::Parsed(r) => r,
             // prepare_input splits envelope lines; a plain line parses as one message
-            Body::Line(bytes) => crate::event::Message::from_slice(&bytes),
+            Body::Line(bytes) => crate::event::Message::from_slice_as(&bytes, self.info.reads_tree),
         };
         let msg = match result {
             Ok(m) => m,

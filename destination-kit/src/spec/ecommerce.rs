@@ -109,6 +109,21 @@ impl FromProp for Query {
     }
 }
 
+impl super::read::FromTree for Query {
+    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+        use crate::json::Kind;
+        match v.kind() {
+            Kind::String => v.as_str().map(|s| Query::Text(s.to_owned())),
+            Kind::Number => super::read::tree_through_exact(v),
+            Kind::Object => match v.to_serde() {
+                Value::Object(m) => Some(Query::Object(m)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 props! {
     /// Products Searched.
     pub struct ProductsSearched {

@@ -244,6 +244,15 @@ macro_rules! catalog {
                     }
                 }
 
+                /// From the tree: `None` when `idx` is not in this family, `Some(None)` when
+                /// the exact reader must read it.
+                fn read_tree(idx: usize, props: Option<crate::json::Obj<'_>>) -> Option<Option<$fam>> {
+                    match idx {
+                        $( $idx => Some(<$ty>::read_tree(props).map($fam::$var)), )*
+                        _ => None,
+                    }
+                }
+
                 fn read(
                     idx: usize,
                     props: Option<&Map<String, Value>>,
@@ -355,6 +364,13 @@ impl SpecEvent {
             return None;
         }
         let idx = recognise_index(msg.event()?)?;
+        // from the tree when the message has one; the exact reader when that gives up
+        if let Some(t) = msg.tree() {
+            let props = t.get("properties").and_then(|p| p.as_object());
+            if let Some(ev) = Self::read_index_tree(idx, props) {
+                return Some(Ok(ev));
+            }
+        }
         Some(Self::read_index(idx, msg.properties()))
     }
 
@@ -367,6 +383,19 @@ impl SpecEvent {
     ) -> Result<SpecEvent, Vec<FieldError>> {
         let idx = recognise_index(kind.name).unwrap_or(usize::MAX);
         Self::read_index(idx, properties)
+    }
+
+    fn read_index_tree(idx: usize, props: Option<crate::json::Obj<'_>>) -> Option<SpecEvent> {
+        if let Some(e) = Ecommerce::read_tree(idx, props) {
+            return e.map(SpecEvent::Ecommerce);
+        }
+        if let Some(e) = Video::read_tree(idx, props) {
+            return e.map(SpecEvent::Video);
+        }
+        if let Some(e) = LiveChat::read_tree(idx, props) {
+            return e.map(SpecEvent::LiveChat);
+        }
+        Email::read_tree(idx, props)?.map(SpecEvent::Email)
     }
 
     fn read_index(

@@ -87,6 +87,100 @@ impl<T: FromProp> Field for Vec<T> {
     }
 }
 
+/// A type read from a value of a message's arena tree. `None` means "read it the exact way":
+/// the tree reader only succeeds where the exact reader ([`FromProp`]) reads without an error,
+/// and then reads the same value.
+pub(crate) trait FromTree: Sized {
+    fn from_tree(v: crate::json::Json<'_>) -> Option<Self>;
+}
+
+/// A struct field read from the tree value under its key (as [`Field`]: `null` is absent, an
+/// absent list is empty); `None` to read the exact way.
+pub(crate) trait TreeField: Sized {
+    fn tree_field(v: Option<crate::json::Json<'_>>) -> Option<Self>;
+}
+
+impl<T: FromTree> TreeField for Option<T> {
+    #[inline]
+    fn tree_field(v: Option<crate::json::Json<'_>>) -> Option<Self> {
+        match v {
+            None => Some(None),
+            Some(v) if v.is_null() => Some(None),
+            Some(v) => T::from_tree(v).map(Some),
+        }
+    }
+}
+
+impl<T: FromTree> TreeField for Vec<T> {
+    #[inline]
+    fn tree_field(v: Option<crate::json::Json<'_>>) -> Option<Self> {
+        match v {
+            None => Some(Vec::new()),
+            Some(v) if v.is_null() => Some(Vec::new()),
+            Some(v) => Vec::<T>::from_tree(v),
+        }
+    }
+}
+
+/// A scalar through the exact rule on the small `Value` it is (numbers, booleans, strings of
+/// numbers: the rare and lenient cases), so both readers agree by construction.
+pub(crate) fn tree_through_exact<T: FromProp>(v: crate::json::Json<'_>) -> Option<T> {
+    use crate::json::Kind;
+    if matches!(v.kind(), Kind::Array | Kind::Object | Kind::Null) {
+        return None;
+    }
+    let mut errs = Vec::new();
+    T::from_prop(&v.to_serde(), &Path::Root(""), &mut errs).filter(|_| errs.is_empty())
+}
+
+impl FromTree for String {
+    #[inline]
+    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+        match v.as_str() {
+            Some(s) => Some(s.to_owned()),
+            None => tree_through_exact(v),
+        }
+    }
+}
+
+impl FromTree for f64 {
+    #[inline]
+    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+        tree_through_exact(v)
+    }
+}
+
+impl FromTree for i64 {
+    #[inline]
+    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+        tree_through_exact(v)
+    }
+}
+
+impl FromTree for bool {
+    #[inline]
+    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+        tree_through_exact(v)
+    }
+}
+
+impl<T: FromTree> FromTree for Vec<T> {
+    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+        let a = v.as_array()?;
+        let mut out = Vec::with_capacity(a.len());
+        for item in a.iter() {
+            out.push(T::from_tree(item)?);
+        }
+        Some(out)
+    }
+}
+
+impl<T: FromTree> FromTree for Box<T> {
+    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+        T::from_tree(v).map(Box::new)
+    }
+}
+
 /// Whether to find a struct's `fields` keys by walking the map once (small maps: one string
 /// match per entry) rather than looking each key up (large maps: a few comparisons per key).
 #[inline]
@@ -227,6 +321,13 @@ macro_rules! props {
                     $( $f: crate::spec::read::Field::read_field($f, $key, path, errs), )*
                 }
             }
+            /// Read from the tree; `None` to read the exact way.
+            pub(crate) fn read_tree(props: Option<crate::json::Obj<'_>>) -> Option<Self> {
+                Some($name {
+                    $pf: $pty::read_tree(props)?,
+                    $( $f: crate::spec::read::TreeField::tree_field(props.and_then(|o| o.get($key)))?, )*
+                })
+            }
         }
         props!(@from_prop $name);
     };
@@ -260,6 +361,13 @@ macro_rules! props {
                     $( $f: crate::spec::read::Field::read_field($f, $key, path, errs), )*
                 }
             }
+            /// Read from the tree; `None` to read the exact way.
+            #[allow(unused_variables)]
+            pub(crate) fn read_tree(props: Option<crate::json::Obj<'_>>) -> Option<Self> {
+                Some($name {
+                    $( $f: crate::spec::read::TreeField::tree_field(props.and_then(|o| o.get($key)))?, )*
+                })
+            }
         }
         props!(@from_prop $name);
     };
@@ -281,6 +389,11 @@ macro_rules! props {
         }
     };
     (@from_prop $name:ident) => {
+        impl crate::spec::read::FromTree for $name {
+            fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+                $name::read_tree(Some(v.as_object()?))
+            }
+        }
         impl crate::spec::read::FromProp for $name {
             fn from_prop(
                 v: &serde_json::Value,

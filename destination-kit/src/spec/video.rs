@@ -54,6 +54,17 @@ impl FromProp for OneOrMany {
     }
 }
 
+impl super::read::FromTree for OneOrMany {
+    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+        use crate::json::Kind;
+        match v.kind() {
+            Kind::String | Kind::Number => String::from_tree(v).map(OneOrMany::One),
+            Kind::Array => Vec::<String>::from_tree(v).map(OneOrMany::Many),
+            _ => None,
+        }
+    }
+}
+
 props! {
     /// The playback group: the properties of every `Video Playback …` event.
     pub struct Playback {

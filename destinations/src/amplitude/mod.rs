@@ -97,6 +97,7 @@ impl Destination for Amplitude {
     fn info(&self) -> DestinationInfo {
         DestinationInfo::new("Amplitude", "amplitude")
             .families(Family::ALL)
+            .reads_tree()
             .batch(BatchLimits {
                 events: MAX_EVENTS,
                 bytes: MAX_BYTES,

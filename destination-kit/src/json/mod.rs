@@ -1,0 +1,1246 @@
+//! Read-only views of a message's JSON, backed by destination-kit's own tree: every node of a
+//! document in one `Vec` of 16-byte nodes, every string in one buffer (the line itself, with
+//! unescaped copies of the few strings that had escapes appended after it). It is the event
+//! model `bench/NEXT.md` plans; [`Message`](crate::event::Message) holds a parsed line as a
+//! [`Doc`].
+//!
+//! The rules are serde_json's, so a document reads the same whichever parsed it:
+//! - **Accepts exactly RFC 8259 JSON** (what `serde_json::from_slice` accepts); anything else is
+//!   a [`DocError`]. The parser is iterative: depth costs no stack.
+//! - **Depth**: nested deeper than [`MAX_DEPTH`] is an error ([`DocError::TooDeep`]).
+//! - **Repeated keys**: the last value wins. They are found while the document is built (a
+//!   256-bit filter per object; keys are only compared when it says "maybe"), and a document
+//!   with one is rebuilt from serde_json's reading (rare), so a lookup stops at the first match.
+//! - **Numbers**: an integer that fits `u64` (or, negative, `i64`) stays an integer, anything
+//!   else is a correctly rounded `f64` (`-0` is the float `-0.0`, as in serde_json); a number
+//!   that does not fit `f64` is an error.
+//!
+//! ```
+//! use destination_kit::json::{Doc, Kind};
+//! let doc = Doc::parse(br#"{"a":{"b":[1,"x",null]},"a2":1,"a2":2}"#).unwrap();
+//! let root = doc.root().as_object().unwrap();
+//! assert_eq!(root.get("a2").and_then(|v| v.as_i64()), Some(2));
+//! let b = root.get("a").unwrap().get("b").unwrap().as_array().unwrap();
+//! assert_eq!(b.get(1).and_then(|v| v.as_str()), Some("x"));
+//! assert_eq!(b.get(2).unwrap().kind(), Kind::Null);
+//! ```
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use std::fmt;
+
+pub mod write;
+pub use write::to_vec;
+
+/// serde_json's nesting limit, kept.
+pub const MAX_DEPTH: usize = 128;
+
+/// Why bytes are not a JSON document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocError {
+    /// Nested deeper than [`MAX_DEPTH`], at byte `offset`.
+    TooDeep {
+        /// Byte offset of the bracket that went past the limit.
+        offset: usize,
+    },
+    /// Not JSON: what is wrong and the byte offset where it was found.
+    Json(String),
+}
+
+impl fmt::Display for DocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DocError::TooDeep { offset } => {
+                write!(f, "nested deeper than {MAX_DEPTH} levels at byte {offset}")
+            }
+            DocError::Json(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for DocError {}
+
+const NULL: u8 = 0;
+const FALSE: u8 = 1;
+const TRUE: u8 = 2;
+const U64: u8 = 3;
+const I64: u8 = 4;
+const F64: u8 = 5;
+const STR: u8 = 6;
+const ARR: u8 = 7;
+const OBJ: u8 = 8;
+
+/// One node. A string: `n` its length, `x` its offset in the buffer (low 32 bits) and its
+/// first four bytes (high 32 bits, zero-padded), so a key lookup rejects most keys without
+/// reading the buffer; `plain` when it holds no byte JSON must escape (it came from the line
+/// without escapes); as an object's key, `w` the nodes its value takes when that fits (else 0),
+/// so a lookup steps from key to key.. A number: `x` its bits.
+///
+/// An array or object: `n` the nodes of its subtree after itself (an object's entries are a key
+/// node and the value's nodes). An array's `x` is its length. An object's `w` is its entry count
+/// (`u16::MAX`: count them), and its `x` a 64-bit filter of its keys (two bits of a hash of
+/// each key's length and first four bytes), so looking up a key it does not have rarely walks
+/// it.
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    tag: u8,
+    plain: bool,
+    w: u16,
+    n: u32,
+    x: u64,
+}
+
+/// The first four bytes of a string, little-endian, zero-padded.
+#[inline]
+fn prefix(b: &[u8]) -> u64 {
+    match b {
+        [a, b, c, d, ..] => u32::from_le_bytes([*a, *b, *c, *d]) as u64,
+        [a, b, c] => u32::from_le_bytes([*a, *b, *c, 0]) as u64,
+        [a, b] => u32::from_le_bytes([*a, *b, 0, 0]) as u64,
+        [a] => *a as u64,
+        [] => 0,
+    }
+}
+
+/// A string node for `len` bytes of the buffer at `offset`, which start with `bytes`.
+#[inline]
+fn str_node(offset: usize, bytes: &[u8], plain: bool) -> Node {
+    Node {
+        tag: STR,
+        plain,
+        w: 0,
+        n: bytes.len() as u32,
+        x: offset as u64 | prefix(bytes) << 32,
+    }
+}
+
+impl Node {
+    const fn new(tag: u8, n: u32, x: u64) -> Node {
+        Node {
+            tag,
+            plain: false,
+            w: 0,
+            n,
+            x,
+        }
+    }
+    /// A string's offset in the buffer.
+    #[inline]
+    fn offset(self) -> usize {
+        (self.x & 0xffff_ffff) as usize
+    }
+    /// Nodes this value takes, itself included.
+    fn width(self) -> usize {
+        match self.tag {
+            ARR | OBJ => 1 + self.n as usize,
+            _ => 1,
+        }
+    }
+}
+
+/// An owned JSON document.
+#[derive(Clone)]
+pub struct Doc {
+    nodes: Vec<Node>,
+    buf: Vec<u8>,
+}
+
+impl fmt::Debug for Doc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Doc").finish_non_exhaustive()
+    }
+}
+
+impl Doc {
+    /// Parse one JSON document (UTF-8 checked, depth limited, repeated keys last-wins).
+    pub fn parse(bytes: &[u8]) -> Result<Doc, DocError> {
+        match Parser::new(bytes).run() {
+            Ok(doc) => Ok(doc),
+            Err(Stop::RepeatedKey) => {
+                // rare: build the tree from serde_json's reading, where the last value wins
+                let v: serde_json::Value =
+                    serde_json::from_slice(bytes).map_err(|e| DocError::Json(e.to_string()))?;
+                Ok(Doc::from_serde(&v))
+            }
+            Err(Stop::TooDeep(offset)) => Err(DocError::TooDeep { offset }),
+            Err(Stop::Invalid(what, at)) => Err(DocError::Json(format!("{what} at byte {at}"))),
+        }
+    }
+
+    /// The same document as a serde_json value gives (its keys have no repeats).
+    pub fn from_serde(v: &serde_json::Value) -> Doc {
+        let mut doc = Doc {
+            nodes: Vec::new(),
+            buf: Vec::new(),
+        };
+        doc.push_serde(v);
+        doc
+    }
+
+    fn push_str(&mut self, s: &str) {
+        let plain = !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+        self.nodes
+            .push(str_node(self.buf.len(), s.as_bytes(), plain));
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+
+    fn push_serde(&mut self, v: &serde_json::Value) {
+        use serde_json::Value as V;
+        let node = match v {
+            V::Null => Node::new(NULL, 0, 0),
+            V::Bool(b) => Node::new(if *b { TRUE } else { FALSE }, 0, 0),
+            V::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => Node::new(U64, 0, u),
+                (None, Some(i)) => Node::new(I64, 0, i as u64),
+                _ => Node::new(F64, 0, n.as_f64().unwrap_or_default().to_bits()),
+            },
+            V::String(s) => return self.push_str(s),
+            V::Array(a) => {
+                let at = self.nodes.len();
+                self.nodes.push(Node::new(ARR, 0, a.len() as u64));
+                a.iter().for_each(|e| self.push_serde(e));
+                self.nodes[at].n = (self.nodes.len() - at - 1) as u32;
+                return;
+            }
+            V::Object(o) => {
+                let at = self.nodes.len();
+                self.nodes.push(Node::new(OBJ, 0, 0));
+                let mut filter = 0;
+                for (k, e) in o {
+                    let key = self.nodes.len();
+                    self.push_str(k);
+                    filter |= key_filter(self.nodes[key]);
+                    self.push_serde(e);
+                    let width = self.nodes.len() - key - 1;
+                    self.nodes[key].w = u16::try_from(width).unwrap_or(0);
+                }
+                self.nodes[at].n = (self.nodes.len() - at - 1) as u32;
+                self.nodes[at].x = filter;
+                self.nodes[at].w = u16::try_from(o.len()).unwrap_or(u16::MAX);
+                return;
+            }
+        };
+        self.nodes.push(node);
+    }
+
+    /// The document's value.
+    pub fn root(&self) -> Json<'_> {
+        Json { doc: self, at: 0 }
+    }
+
+    fn str_at(&self, node: Node) -> &str {
+        let bytes = &self.buf[node.offset()..node.offset() + node.n as usize];
+        // SAFETY: the buffer holds the input, checked to be UTF-8 as a whole before parsing, and
+        // unescaped strings, written from `char`s; a string node spans one string of either,
+        // which starts and ends at character boundaries (after and before an ASCII quote, or a
+        // whole `str` pushed at once).
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+}
+
+/// Objects with more keys than this are checked for repeated keys by sorting them.
+const SMALL_OBJECT: u32 = 32;
+
+/// Why the parser stopped.
+enum Stop {
+    Invalid(&'static str, usize),
+    TooDeep(usize),
+    RepeatedKey,
+}
+
+/// An open array or object while parsing.
+struct Frame {
+    at: u32,
+    count: u32,
+    object: bool,
+    /// The node of the current key, in an object.
+    key: u32,
+    /// The object's key filter so far.
+    filter: u64,
+    /// Keys seen in this object, as bits of a short hash.
+    seen: [u64; 4],
+}
+
+struct Parser<'a> {
+    src: &'a [u8],
+    pos: usize,
+    nodes: Vec<Node>,
+    buf: Vec<u8>,
+}
+
+/// The high bit of each byte of the word (read little-endian) that is below 0x20, a `"` or a
+/// `\`, and maybe of bytes after the first such one (a borrow can flag them); the lowest bit
+/// set is always exact, and 0 means none.
+#[inline]
+pub(crate) fn word_look_mask(w: u64) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let below_space = w.wrapping_sub(LO * 0x20) & !w & HI;
+    below_space | zero(w ^ (LO * b'"' as u64)) | zero(w ^ (LO * b'\\' as u64))
+}
+
+/// A hash of a key's length and first four bytes (`prefix`).
+#[inline]
+fn key_hash(len: u32, prefix: u64) -> u64 {
+    (prefix ^ (len as u64) << 32).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// A key's two bits in its object's 64-bit filter.
+#[inline]
+fn filter_bits(h: u64) -> u64 {
+    1u64 << (h >> 58) | 1u64 << ((h >> 52) & 63)
+}
+
+/// A key node's two bits in its object's filter.
+#[inline]
+fn key_filter(key: Node) -> u64 {
+    filter_bits(key_hash(key.n, key.x >> 32))
+}
+
+/// A key node's bit in the 256-bit repeated-key filter of the object being parsed: (word, bit).
+#[inline]
+fn key_bit(key: Node) -> (usize, u64) {
+    let h = (key_hash(key.n, key.x >> 32) >> 40) & 255;
+    ((h >> 6) as usize, 1u64 << (h & 63))
+}
+
+impl<'a> Parser<'a> {
+    fn new(src: &'a [u8]) -> Parser<'a> {
+        Parser {
+            src,
+            pos: 0,
+            nodes: Vec::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    fn run(mut self) -> Result<Doc, Stop> {
+        if self.src.len() > u32::MAX as usize {
+            // offsets and subtree sizes are 32-bit
+            return Err(Stop::Invalid("larger than 4 GiB", 0));
+        }
+        if std::str::from_utf8(self.src).is_err() {
+            return Err(Stop::Invalid("invalid UTF-8", 0));
+        }
+        // strings without escapes are read in place: the buffer starts as the line
+        self.buf = Vec::with_capacity(self.src.len() + 16);
+        self.buf.extend_from_slice(self.src);
+        self.nodes = Vec::with_capacity(self.src.len() / 12 + 4);
+        let mut stack: Vec<Frame> = Vec::with_capacity(16);
+        'value: loop {
+            self.skip_ws();
+            let start = self.pos;
+            match self.src.get(self.pos) {
+                None => return Err(Stop::Invalid("EOF while parsing a value", self.pos)),
+                Some(b'{') | Some(b'[') => {
+                    let object = self.src[self.pos] == b'{';
+                    if stack.len() >= MAX_DEPTH - 1 {
+                        return Err(Stop::TooDeep(self.pos));
+                    }
+                    self.pos += 1;
+                    let at = self.nodes.len() as u32;
+                    self.nodes
+                        .push(Node::new(if object { OBJ } else { ARR }, 0, 0));
+                    stack.push(Frame {
+                        at,
+                        count: 0,
+                        object,
+                        key: 0,
+                        filter: 0,
+                        seen: [0; 4],
+                    });
+                    self.skip_ws();
+                    let close = if object { b'}' } else { b']' };
+                    if self.src.get(self.pos) == Some(&close) {
+                        self.pos += 1;
+                        // empty: falls through to "a value ended"
+                        stack.pop();
+                    } else if object {
+                        self.key(stack.last_mut().expect("pushed"))?;
+                        continue 'value;
+                    } else {
+                        continue 'value;
+                    }
+                }
+                Some(b'"') => {
+                    self.string()?;
+                }
+                Some(b't') => self.literal(b"true", Node::new(TRUE, 0, 0))?,
+                Some(b'f') => self.literal(b"false", Node::new(FALSE, 0, 0))?,
+                Some(b'n') => self.literal(b"null", Node::new(NULL, 0, 0))?,
+                Some(b'-' | b'0'..=b'9') => self.number()?,
+                Some(_) => return Err(Stop::Invalid("expected a value", start)),
+            }
+            // a value ended: close every container it completes, then go on or stop
+            loop {
+                let Some(frame) = stack.last_mut() else {
+                    self.skip_ws();
+                    if self.pos != self.src.len() {
+                        return Err(Stop::Invalid("trailing characters", self.pos));
+                    }
+                    return Ok(Doc {
+                        nodes: self.nodes,
+                        buf: self.buf,
+                    });
+                };
+                frame.count += 1;
+                if frame.object {
+                    let key = frame.key as usize;
+                    let width = self.nodes.len() - key - 1;
+                    self.nodes[key].w = u16::try_from(width).unwrap_or(0);
+                }
+                self.skip_ws();
+                let close = if frame.object { b'}' } else { b']' };
+                match self.src.get(self.pos) {
+                    Some(b',') => {
+                        self.pos += 1;
+                        if frame.object {
+                            self.skip_ws();
+                            self.key(frame)?;
+                        }
+                        continue 'value;
+                    }
+                    Some(&b) if b == close => {
+                        self.pos += 1;
+                        let at = frame.at as usize;
+                        let width = (self.nodes.len() - at - 1) as u32;
+                        let node = &mut self.nodes[at];
+                        node.n = width;
+                        if frame.object {
+                            node.x = frame.filter;
+                            node.w = u16::try_from(frame.count).unwrap_or(u16::MAX);
+                            if frame.count > SMALL_OBJECT {
+                                self.large_object_keys_are_unique(at)?;
+                            }
+                        } else {
+                            node.x = frame.count as u64;
+                        }
+                        stack.pop();
+                    }
+                    _ => return Err(Stop::Invalid("expected `,` or a closing bracket", self.pos)),
+                }
+            }
+        }
+    }
+
+    /// The repeated-key check of an object with many keys, when it closes: its keys sorted.
+    fn large_object_keys_are_unique(&self, at: usize) -> Result<(), Stop> {
+        let end = at + 1 + self.nodes[at].n as usize;
+        let mut keys = Vec::with_capacity(self.nodes[at].w as usize);
+        let mut i = at + 1;
+        while i < end {
+            let k = self.nodes[i];
+            keys.push(&self.buf[k.offset()..k.offset() + k.n as usize]);
+            i += 1 + self.nodes[i + 1].width();
+        }
+        keys.sort_unstable();
+        if keys.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Stop::RepeatedKey);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.src.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], node: Node) -> Result<(), Stop> {
+        if self.src[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            self.nodes.push(node);
+            Ok(())
+        } else {
+            Err(Stop::Invalid("expected a value", self.pos))
+        }
+    }
+
+    /// An object key, the `:` after it, and the repeated-key check.
+    fn key(&mut self, frame: &mut Frame) -> Result<(), Stop> {
+        if self.src.get(self.pos) != Some(&b'"') {
+            return Err(Stop::Invalid("expected a key", self.pos));
+        }
+        self.string()?;
+        let key_at = self.nodes.len() - 1;
+        frame.key = key_at as u32;
+        let key = self.nodes[key_at];
+        let k = &self.buf[key.offset()..key.offset() + key.n as usize];
+        frame.filter |= key_filter(key);
+        let (word, bit) = key_bit(key);
+        // past SMALL_OBJECT keys the filter fills up: those objects are checked once, sorted,
+        // when they close (comparing each key with every earlier one would be quadratic)
+        if frame.count < SMALL_OBJECT && frame.seen[word] & bit != 0 {
+            // maybe repeated: compare with the earlier keys of this object
+            let mut i = frame.at as usize + 1;
+            while i < key_at {
+                let earlier = self.nodes[i];
+                if earlier.n == key.n
+                    && earlier.x >> 32 == key.x >> 32
+                    && self.buf[earlier.offset()..earlier.offset() + earlier.n as usize] == *k
+                {
+                    return Err(Stop::RepeatedKey);
+                }
+                i += 1 + self.nodes[i + 1].width();
+            }
+        }
+        frame.seen[word] |= bit;
+        self.skip_ws();
+        if self.src.get(self.pos) != Some(&b':') {
+            return Err(Stop::Invalid("expected `:`", self.pos));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// A string at `pos` (on its opening quote).
+    fn string(&mut self) -> Result<(), Stop> {
+        let open = self.pos;
+        let mut i = open + 1;
+        let src = self.src;
+        // find the first byte that needs a look, a word at a time: the lowest flagged byte of
+        // a word is exactly the first one
+        for w in src[i..].chunks_exact(8) {
+            let m = word_look_mask(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+            if m != 0 {
+                i += (m.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        loop {
+            match src.get(i) {
+                None => return Err(Stop::Invalid("EOF while parsing a string", i)),
+                Some(b'"') => {
+                    self.nodes.push(str_node(open + 1, &src[open + 1..i], true));
+                    self.pos = i + 1;
+                    return Ok(());
+                }
+                Some(b'\\') => return self.escaped_string(open, i),
+                Some(&b) if b < 0x20 => {
+                    return Err(Stop::Invalid("control character in a string", i));
+                }
+                Some(_) => i += 1,
+            }
+        }
+    }
+
+    /// The rest of a string with escapes, from the first `\` at `i`: unescaped onto the end of
+    /// the buffer.
+    fn escaped_string(&mut self, open: usize, mut i: usize) -> Result<(), Stop> {
+        let src = self.src;
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&src[open + 1..i]);
+        loop {
+            match src.get(i) {
+                None => return Err(Stop::Invalid("EOF while parsing a string", i)),
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    let c = match src.get(i + 1) {
+                        Some(b'"') => b'"',
+                        Some(b'\\') => b'\\',
+                        Some(b'/') => b'/',
+                        Some(b'b') => 0x08,
+                        Some(b'f') => 0x0c,
+                        Some(b'n') => b'\n',
+                        Some(b'r') => b'\r',
+                        Some(b't') => b'\t',
+                        Some(b'u') => {
+                            let (ch, used) = self.unicode_escape(i)?;
+                            let mut tmp = [0u8; 4];
+                            self.buf
+                                .extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+                            i += used;
+                            continue;
+                        }
+                        _ => return Err(Stop::Invalid("invalid escape", i)),
+                    };
+                    self.buf.push(c);
+                    i += 2;
+                }
+                Some(&b) if b < 0x20 => {
+                    return Err(Stop::Invalid("control character in a string", i));
+                }
+                Some(&b) => {
+                    self.buf.push(b);
+                    i += 1;
+                }
+            }
+        }
+        let s = &self.buf[start..];
+        let plain = !s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        self.nodes.push(str_node(start, s, plain));
+        self.pos = i + 1;
+        Ok(())
+    }
+
+    /// `\uXXXX` at `i` (a surrogate pair takes two): the character and the bytes read. A lone
+    /// surrogate is an error, as in serde_json.
+    fn unicode_escape(&self, i: usize) -> Result<(char, usize), Stop> {
+        let hex = |at: usize| -> Result<u32, Stop> {
+            let digits = self
+                .src
+                .get(at..at + 4)
+                .ok_or(Stop::Invalid("EOF while parsing a string", at))?;
+            let mut v = 0u32;
+            for &d in digits {
+                let n = (d as char)
+                    .to_digit(16)
+                    .ok_or(Stop::Invalid("invalid \\u escape", at))?;
+                v = v * 16 + n;
+            }
+            Ok(v)
+        };
+        let first = hex(i + 2)?;
+        match first {
+            0xD800..=0xDBFF => {
+                if self.src.get(i + 6..i + 8) != Some(b"\\u") {
+                    return Err(Stop::Invalid("lone surrogate", i));
+                }
+                let second = hex(i + 8)?;
+                if !(0xDC00..=0xDFFF).contains(&second) {
+                    return Err(Stop::Invalid("lone surrogate", i));
+                }
+                let c = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
+                char::from_u32(c)
+                    .map(|c| (c, 12))
+                    .ok_or(Stop::Invalid("invalid \\u escape", i))
+            }
+            0xDC00..=0xDFFF => Err(Stop::Invalid("lone surrogate", i)),
+            _ => char::from_u32(first)
+                .map(|c| (c, 6))
+                .ok_or(Stop::Invalid("invalid \\u escape", i)),
+        }
+    }
+
+    /// A number at `pos`: an integer when it fits (u64, or i64 when negative), else an `f64`.
+    fn number(&mut self) -> Result<(), Stop> {
+        let src = self.src;
+        let start = self.pos;
+        let mut i = start;
+        let negative = src[i] == b'-';
+        if negative {
+            i += 1;
+        }
+        let digits = i;
+        match src.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while let Some(b'0'..=b'9') = src.get(i) {
+                    i += 1;
+                }
+            }
+            _ => return Err(Stop::Invalid("invalid number", i)),
+        }
+        let int_end = i;
+        let mut float = false;
+        if src.get(i) == Some(&b'.') {
+            i += 1;
+            let frac = i;
+            while let Some(b'0'..=b'9') = src.get(i) {
+                i += 1;
+            }
+            if i == frac {
+                return Err(Stop::Invalid("invalid number", i));
+            }
+            float = true;
+        }
+        if let Some(b'e' | b'E') = src.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = src.get(i) {
+                i += 1;
+            }
+            let exp = i;
+            while let Some(b'0'..=b'9') = src.get(i) {
+                i += 1;
+            }
+            if i == exp {
+                return Err(Stop::Invalid("invalid number", i));
+            }
+            float = true;
+        }
+        self.pos = i;
+        if !float && int_end - digits <= 20 {
+            let mut v: u64 = 0;
+            let mut fits = true;
+            for &d in &src[digits..int_end] {
+                match v
+                    .checked_mul(10)
+                    .and_then(|v| v.checked_add((d - b'0') as u64))
+                {
+                    Some(n) => v = n,
+                    None => {
+                        fits = false;
+                        break;
+                    }
+                }
+            }
+            if fits {
+                let node = if !negative {
+                    Node::new(U64, 0, v)
+                } else if v == 0 || v > 1 << 63 {
+                    // serde_json: `-0` and integers below i64::MIN are floats
+                    Node::new(F64, 0, (-(v as f64)).to_bits())
+                } else {
+                    Node::new(I64, 0, (v as i64).wrapping_neg() as u64)
+                };
+                self.nodes.push(node);
+                return Ok(());
+            }
+        }
+        // a number's bytes are ASCII
+        let text = std::str::from_utf8(&src[start..i])
+            .map_err(|_| Stop::Invalid("invalid number", start))?;
+        let f: f64 = text
+            .parse()
+            .map_err(|_| Stop::Invalid("invalid number", start))?;
+        if !f.is_finite() {
+            return Err(Stop::Invalid("number out of range", start));
+        }
+        self.nodes.push(Node::new(F64, 0, f.to_bits()));
+        Ok(())
+    }
+}
+
+/// The JSON type of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool,
+    /// A number.
+    Number,
+    /// A string.
+    String,
+    /// An array.
+    Array,
+    /// An object.
+    Object,
+}
+
+/// A view of one JSON value in a [`Doc`].
+#[derive(Clone, Copy)]
+pub struct Json<'a> {
+    doc: &'a Doc,
+    at: usize,
+}
+
+impl<'a> Json<'a> {
+    fn node(self) -> Node {
+        self.doc.nodes[self.at]
+    }
+    /// Its JSON type.
+    pub fn kind(self) -> Kind {
+        match self.node().tag {
+            NULL => Kind::Null,
+            FALSE | TRUE => Kind::Bool,
+            U64 | I64 | F64 => Kind::Number,
+            STR => Kind::String,
+            ARR => Kind::Array,
+            _ => Kind::Object,
+        }
+    }
+    /// Whether it is `null`.
+    pub fn is_null(self) -> bool {
+        self.node().tag == NULL
+    }
+    /// The boolean.
+    pub fn as_bool(self) -> Option<bool> {
+        match self.node().tag {
+            TRUE => Some(true),
+            FALSE => Some(false),
+            _ => None,
+        }
+    }
+    /// The number as `f64` (any number).
+    pub fn as_f64(self) -> Option<f64> {
+        let n = self.node();
+        match n.tag {
+            U64 => Some(n.x as f64),
+            I64 => Some(n.x as i64 as f64),
+            F64 => Some(f64::from_bits(n.x)),
+            _ => None,
+        }
+    }
+    /// The number when it is an integer that fits `i64`.
+    pub fn as_i64(self) -> Option<i64> {
+        let n = self.node();
+        match n.tag {
+            U64 => i64::try_from(n.x).ok(),
+            I64 => Some(n.x as i64),
+            _ => None,
+        }
+    }
+    /// The number when it is an integer that fits `u64`.
+    pub fn as_u64(self) -> Option<u64> {
+        let n = self.node();
+        match n.tag {
+            U64 => Some(n.x),
+            _ => None,
+        }
+    }
+    /// The string.
+    pub fn as_str(self) -> Option<&'a str> {
+        let n = self.node();
+        (n.tag == STR).then(|| self.doc.str_at(n))
+    }
+    /// The object.
+    pub fn as_object(self) -> Option<Obj<'a>> {
+        (self.node().tag == OBJ).then_some(Obj(self))
+    }
+    /// The array.
+    pub fn as_array(self) -> Option<Arr<'a>> {
+        (self.node().tag == ARR).then_some(Arr(self))
+    }
+    /// The member `key` when this is an object (the last, when the key repeats).
+    pub fn get(self, key: &str) -> Option<Json<'a>> {
+        self.as_object()?.get(key)
+    }
+    /// A serde_json copy (for code that still takes one).
+    pub fn to_serde(self) -> serde_json::Value {
+        use serde_json::Value as V;
+        let n = self.node();
+        match n.tag {
+            NULL => V::Null,
+            FALSE => V::Bool(false),
+            TRUE => V::Bool(true),
+            U64 => V::from(n.x),
+            I64 => V::from(n.x as i64),
+            F64 => serde_json::Number::from_f64(f64::from_bits(n.x)).map_or(V::Null, V::Number),
+            STR => V::String(self.doc.str_at(n).to_owned()),
+            ARR => V::Array(Arr(self).iter().map(Json::to_serde).collect()),
+            _ => V::Object(
+                Obj(self)
+                    .iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_serde()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for Json<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&serde_json::to_string(self).unwrap_or_default())
+    }
+}
+
+impl Serialize for Json<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = self.node();
+        match n.tag {
+            NULL => s.serialize_unit(),
+            FALSE => s.serialize_bool(false),
+            TRUE => s.serialize_bool(true),
+            U64 => s.serialize_u64(n.x),
+            I64 => s.serialize_i64(n.x as i64),
+            F64 => s.serialize_f64(f64::from_bits(n.x)),
+            STR if n.plain => s.serialize_newtype_struct(write::PLAIN, self.doc.str_at(n)),
+            STR => s.serialize_str(self.doc.str_at(n)),
+            ARR => Arr(*self).serialize(s),
+            _ => Obj(*self).serialize(s),
+        }
+    }
+}
+
+/// A view of a JSON object.
+#[derive(Clone, Copy)]
+pub struct Obj<'a>(Json<'a>);
+
+impl<'a> Obj<'a> {
+    /// The value of `key` (a repeated key kept its last value when the document was parsed).
+    pub fn get(self, key: &str) -> Option<Json<'a>> {
+        let doc = self.0.doc;
+        let nodes = &doc.nodes;
+        let want = key.as_bytes();
+        let (len, head) = (want.len() as u32, prefix(want));
+        let obj = nodes[self.0.at];
+        let bits = filter_bits(key_hash(len, head));
+        if obj.x & bits != bits {
+            return None;
+        }
+        let mut i = self.0.at + 1;
+        let end = i + obj.n as usize;
+        while i < end {
+            let k = nodes[i];
+            if k.n == len
+                && k.x >> 32 == head
+                && (want.len() <= 4
+                    || doc.buf[k.offset() + 4..k.offset() + want.len()] == want[4..])
+            {
+                return Some(Json { doc, at: i + 1 });
+            }
+            i += 1 + if k.w != 0 {
+                k.w as usize
+            } else {
+                nodes[i + 1].width()
+            };
+        }
+        None
+    }
+    /// Its entries (a document's keys do not repeat).
+    pub fn raw_len(self) -> usize {
+        match self.0.node().w {
+            u16::MAX => self.iter().count(),
+            n => n as usize,
+        }
+    }
+    /// Whether it has no entries.
+    pub fn is_empty(self) -> bool {
+        self.0.node().n == 0
+    }
+    /// The entries, in document order.
+    pub fn iter(self) -> impl Iterator<Item = (&'a str, Json<'a>)> + 'a {
+        let doc = self.0.doc;
+        let mut i = self.0.at + 1;
+        let end = i + self.0.node().n as usize;
+        std::iter::from_fn(move || {
+            if i >= end {
+                return None;
+            }
+            let key = doc.nodes[i];
+            let value = Json { doc, at: i + 1 };
+            i += 1 + doc.nodes[i + 1].width();
+            Some((doc.str_at(key), value))
+        })
+    }
+}
+
+impl fmt::Debug for Obj<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Serialize for Obj<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.raw_len()))?;
+        let doc = self.0.doc;
+        let mut i = self.0.at + 1;
+        let end = i + self.0.node().n as usize;
+        while i < end {
+            let key = doc.nodes[i];
+            let value = Json { doc, at: i + 1 };
+            if key.plain {
+                m.serialize_entry(&Plain(doc.str_at(key)), &value)?;
+            } else {
+                m.serialize_entry(doc.str_at(key), &value)?;
+            }
+            i += 1 + doc.nodes[i + 1].width();
+        }
+        m.end()
+    }
+}
+
+/// A string with no byte JSON escapes, passed to a serializer as the newtype struct
+/// [`write::PLAIN`]: [`write`]'s serializer copies it, every other one sees the string.
+struct Plain<'a>(&'a str);
+
+impl Serialize for Plain<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct(write::PLAIN, self.0)
+    }
+}
+
+/// A view of a JSON array.
+#[derive(Clone, Copy)]
+pub struct Arr<'a>(Json<'a>);
+
+impl<'a> Arr<'a> {
+    /// The element at `index`.
+    pub fn get(self, index: usize) -> Option<Json<'a>> {
+        self.iter().nth(index)
+    }
+    /// How many elements.
+    pub fn len(self) -> usize {
+        self.0.node().x as usize
+    }
+    /// Whether it has no elements.
+    pub fn is_empty(self) -> bool {
+        self.0.node().n == 0
+    }
+    /// The elements.
+    pub fn iter(self) -> impl Iterator<Item = Json<'a>> + 'a {
+        let doc = self.0.doc;
+        let mut i = self.0.at + 1;
+        (0..self.0.node().x).map(move |_| {
+            let value = Json { doc, at: i };
+            i += doc.nodes[i].width();
+            value
+        })
+    }
+}
+
+impl Serialize for Arr<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        for v in self.iter() {
+            seq.serialize_element(&v)?;
+        }
+        seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value as V;
+        let leaf = prop_oneof![
+            Just(V::Null),
+            any::<bool>().prop_map(V::Bool),
+            any::<i64>().prop_map(V::from),
+            any::<u64>().prop_map(V::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(V::from),
+            ".{0,12}".prop_map(V::String),
+            any::<String>().prop_map(V::String),
+        ];
+        leaf.prop_recursive(5, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(V::Array),
+                prop::collection::vec(("[a-e]{0,3}", inner), 0..6)
+                    .prop_map(|kv| V::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// serde_json's reading of `text`, or `None` when it refuses it.
+    fn serde_reads(text: &[u8]) -> Option<serde_json::Value> {
+        serde_json::from_slice(text).ok()
+    }
+
+    proptest! {
+        /// Parsing any JSON text gives the tree serde_json gives, and writes it back the same.
+        #[test]
+        fn a_doc_reads_as_serde_json_reads(v in arb_json(), pretty in any::<bool>()) {
+            let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap();
+            let doc = Doc::parse(text.as_bytes()).unwrap();
+            prop_assert_eq!(doc.root().to_serde(), v.clone());
+            let back: serde_json::Value = serde_json::from_str(&serde_json::to_string(&doc.root()).unwrap()).unwrap();
+            prop_assert_eq!(&back, &v);
+            prop_assert_eq!(Doc::from_serde(&v).root().to_serde(), v);
+        }
+
+        /// Repeated keys: the last value wins, for lookups, iteration and writing, as in serde_json.
+        #[test]
+        fn repeated_keys_keep_the_last_value(pairs in prop::collection::vec(("[a-c]", 0i64..9), 0..10)) {
+            let text = format!("{{{}}}", pairs.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect::<Vec<_>>().join(","));
+            let want: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let doc = Doc::parse(text.as_bytes()).unwrap();
+            let obj = doc.root().as_object().unwrap();
+            for (k, v) in want.as_object().unwrap() {
+                prop_assert_eq!(obj.get(k).and_then(|j| j.as_i64()), v.as_i64());
+            }
+            prop_assert_eq!(obj.iter().count(), want.as_object().unwrap().len());
+            prop_assert_eq!(doc.root().to_serde(), want.clone());
+            let written: serde_json::Value = serde_json::from_str(&serde_json::to_string(&doc.root()).unwrap()).unwrap();
+            prop_assert_eq!(written, want);
+        }
+
+        /// Any bytes: the tree accepts exactly what serde_json accepts, and reads it the same.
+        #[test]
+        fn accepts_what_serde_json_accepts(text in r#"[ \[\]{}",:0-9eE+\-.a-z\\/\x00-\x1f\u{e9}]{0,24}"#) {
+            let ours = Doc::parse(text.as_bytes()).ok().map(|d| d.root().to_serde());
+            prop_assert_eq!(ours, serde_reads(text.as_bytes()));
+        }
+
+        /// Numbers in every shape read as serde_json reads them.
+        #[test]
+        fn numbers_read_as_serde_json_reads(text in r"-?(0|[1-9][0-9]{0,22})(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?") {
+            let ours = Doc::parse(text.as_bytes()).ok().map(|d| d.root().to_serde());
+            prop_assert_eq!(ours, serde_reads(text.as_bytes()), "{}", text);
+        }
+
+        /// Strings with escapes of every kind read as serde_json reads them.
+        #[test]
+        fn escapes_read_as_serde_json_reads(parts in prop::collection::vec(prop_oneof![
+            Just(r#"\""#.to_string()), Just(r"\\".to_string()), Just(r"\/".to_string()),
+            Just(r"\b".to_string()), Just(r"\n".to_string()), Just(r"\u00e9".to_string()),
+            Just(r"\ud83d\ude00".to_string()), Just(r"\ud800".to_string()), Just(r"\udc00".to_string()),
+            Just(r"\u12".to_string()), Just(r"\x".to_string()), Just("\u{1}".to_string()),
+            "[a-z\u{e9}]{0,9}",
+        ], 0..8)) {
+            let text = format!("[\"{}\"]", parts.concat());
+            let ours = Doc::parse(text.as_bytes()).ok().map(|d| d.root().to_serde());
+            prop_assert_eq!(ours, serde_reads(text.as_bytes()), "{}", text);
+        }
+    }
+
+    #[test]
+    fn number_edges_read_as_serde_json_reads() {
+        for text in [
+            "0",
+            "-0",
+            "-0.0",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999999",
+            "1557.29",
+            "5e-324",
+            "1e-400",
+            "1.7976931348623157e308",
+            "1e400",
+            "-1e400",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e",
+            "+1",
+            "-01",
+        ] {
+            let ours = Doc::parse(text.as_bytes())
+                .ok()
+                .map(|d| d.root().to_serde());
+            assert_eq!(ours, serde_reads(text.as_bytes()), "{text}");
+            if let Some(v) = &ours {
+                // the same number type, not only an equal value
+                let theirs = serde_reads(text.as_bytes()).unwrap();
+                assert_eq!(
+                    (v.is_u64(), v.is_i64(), v.is_f64()),
+                    (theirs.is_u64(), theirs.is_i64(), theirs.is_f64()),
+                    "{text}"
+                );
+                if let Some(f) = theirs.as_f64() {
+                    assert_eq!(v.as_f64().unwrap().to_bits(), f.to_bits(), "{text}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error_not_a_crash() {
+        for n in [MAX_DEPTH, 100_000] {
+            let deep = format!("{}1{}", "[".repeat(n), "]".repeat(n));
+            assert!(matches!(
+                Doc::parse(deep.as_bytes()),
+                Err(DocError::TooDeep { offset }) if offset == MAX_DEPTH - 1
+            ));
+            assert!(serde_reads(deep.as_bytes()).is_none());
+        }
+        let ok = format!(
+            "{}1{}",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert!(serde_reads(ok.as_bytes()).is_some());
+        assert!(Doc::parse(ok.as_bytes()).is_ok());
+        // brackets inside strings do not count, and many shallow objects are fine
+        let strings = format!("[\"{}\"]", "[".repeat(1000));
+        assert!(Doc::parse(strings.as_bytes()).is_ok());
+        let wide = format!("[{}]", vec!["{}"; 1000].join(","));
+        assert_eq!(
+            Doc::parse(wide.as_bytes())
+                .unwrap()
+                .root()
+                .as_array()
+                .unwrap()
+                .len(),
+            1000
+        );
+    }
+
+    #[test]
+    fn hostile_inputs_are_errors() {
+        for bad in [
+            &br#"{"a":1e400}"#[..],
+            br#"{"a":"\ud800"}"#,
+            b"{\"a\":\"\xff\"}",
+            b"{\"a\":\"x\x01\"}",
+            br#"{"a":1,}"#,
+            br#"[1,]"#,
+            br#"{"a":01}"#,
+            br#"{"a":NaN}"#,
+            br#"{"a":1} x"#,
+            br#"{"a" 1}"#,
+            br#"{a:1}"#,
+            br#"{"a":tru}"#,
+            b"",
+            b"  ",
+            br#"{"a":"#,
+            br#"{"a":"x"#,
+        ] {
+            assert!(
+                matches!(Doc::parse(bad), Err(DocError::Json(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+            assert!(serde_reads(bad).is_none());
+        }
+    }
+
+    #[test]
+    fn lookups_tell_keys_apart_past_their_first_four_bytes_and_skip_wide_values() {
+        let wide = vec!["1"; 70_000].join(",");
+        let text =
+            format!(r#"{{"abcd1":1,"abcd2":2,"":3,"a":4,"ab\u0063":5,"big":[{wide}],"after":6}}"#);
+        for doc in [
+            Doc::parse(text.as_bytes()).unwrap(),
+            Doc::from_serde(&serde_json::from_str(&text).unwrap()),
+        ] {
+            let o = doc.root().as_object().unwrap();
+            let got = |k: &str| o.get(k).and_then(|v| v.as_i64());
+            assert_eq!(
+                [
+                    got("abcd1"),
+                    got("abcd2"),
+                    got(""),
+                    got("a"),
+                    got("abc"),
+                    got("after")
+                ],
+                [Some(1), Some(2), Some(3), Some(4), Some(5), Some(6)]
+            );
+            assert_eq!([got("abcd"), got("abcd3"), got("b")], [None, None, None]);
+            assert_eq!(o.get("big").unwrap().as_array().unwrap().len(), 70_000);
+        }
+        // more entries than an object node counts: counted by walking
+        let many = (0..70_000)
+            .map(|i| format!("\"k{i}\":{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let doc = Doc::parse(format!("{{{many}}}").as_bytes()).unwrap();
+        let o = doc.root().as_object().unwrap();
+        assert_eq!((o.raw_len(), o.iter().count()), (70_000, 70_000));
+        assert_eq!(o.get("k69999").and_then(|v| v.as_u64()), Some(69_999));
+        // a repeated key far apart in a large object still keeps the last value
+        let doc = Doc::parse(format!("{{{many},\"k7\":\"last\"}}").as_bytes()).unwrap();
+        let o = doc.root().as_object().unwrap();
+        assert_eq!(o.get("k7").and_then(|v| v.as_str()), Some("last"));
+        assert_eq!(o.raw_len(), 70_000);
+    }
+
+    #[test]
+    fn nested_lookups_skip_whole_subtrees() {
+        let doc = Doc::parse(
+            br#"{"a":[{"x":{"y":[1,2,{"z":3}]}},[[]],{}],"b":{"c":{"d":"e"}},"s":"t\"u"}"#,
+        )
+        .unwrap();
+        let r = doc.root();
+        assert_eq!(
+            r.get("b")
+                .unwrap()
+                .get("c")
+                .unwrap()
+                .get("d")
+                .unwrap()
+                .as_str(),
+            Some("e")
+        );
+        assert_eq!(r.get("s").unwrap().as_str(), Some("t\"u"));
+        let a = r.get("a").unwrap().as_array().unwrap();
+        assert_eq!(a.len(), 3);
+        assert_eq!(a.get(1).unwrap().as_array().unwrap().len(), 1);
+        assert!(a.get(2).unwrap().as_object().unwrap().is_empty());
+        assert!(a.get(3).is_none());
+        assert!(r.get("zz").is_none());
+    }
+}
