@@ -676,3 +676,63 @@ fn examples_file_is_generated_from_the_fixtures() {
     assert_eq!(invalid, ["userId", "timestamp", "event"]);
     assert_eq!(duplicates, 2);
 }
+
+/// A message parsed from text holds destination-kit's own tree, one built from a value holds
+/// serde_json maps; validation and spec recognition read each their own way (the tree with one
+/// walk per object). Both must give the same result for every fixture, edge case and example,
+/// and for each of them with every property's value replaced by a value of another type.
+#[test]
+fn tree_and_serde_messages_validate_and_recognise_alike() {
+    let mut inputs: Vec<Value> = fixtures::all_spec_events()
+        .into_iter()
+        .map(|(_, v)| v)
+        .chain(fixtures::edge_cases().into_iter().map(|(_, v)| v))
+        .chain(fixtures::example_events())
+        .collect();
+    let others = [
+        Value::Null,
+        Value::Bool(true),
+        serde_json::json!(-1.5),
+        serde_json::json!("12.5"),
+        serde_json::json!([]),
+        serde_json::json!({"x": 1}),
+    ];
+    let originals = inputs.clone();
+    for v in &originals {
+        let Some(props) = v.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        for key in props.keys() {
+            for (i, other) in others.iter().enumerate() {
+                let mut changed = v.clone();
+                changed["properties"][key] = other.clone();
+                // products: a product's fields too
+                if i == 0
+                    && let Some(Value::Array(products)) = v["properties"].get("products")
+                    && let Some(Value::Object(first)) = products.first()
+                {
+                    for pk in first.keys() {
+                        let mut p = v.clone();
+                        p["properties"]["products"][0][pk] = serde_json::json!({"bad": true});
+                        inputs.push(p);
+                    }
+                }
+                inputs.push(changed);
+            }
+        }
+    }
+    assert!(inputs.len() > 1000, "{} inputs", inputs.len());
+    for v in &inputs {
+        let text = serde_json::to_vec(v).unwrap();
+        let tree = Message::from_slice(&text).unwrap();
+        assert!(tree.tree().is_some(), "parsed from text into a tree: {v}");
+        let built = Message::from_value(v.clone()).unwrap();
+        assert!(built.tree().is_none());
+        assert_eq!(tree.validate(), built.validate(), "{v}");
+        assert_eq!(
+            SpecEvent::from_message(&tree),
+            SpecEvent::from_message(&built),
+            "{v}"
+        );
+    }
+}

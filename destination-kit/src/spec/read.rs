@@ -322,10 +322,13 @@ macro_rules! props {
                 }
             }
             /// Read from the tree; `None` to read the exact way.
+            #[allow(unused_variables)]
             pub(crate) fn read_tree(props: Option<crate::json::Obj<'_>>) -> Option<Self> {
+                $( let mut $f: Option<crate::json::Json<'_>> = None; )*
+                props!(@find_tree props, $( $f = $key ),*);
                 Some($name {
                     $pf: $pty::read_tree(props)?,
-                    $( $f: crate::spec::read::TreeField::tree_field(props.and_then(|o| o.get($key)))?, )*
+                    $( $f: crate::spec::read::TreeField::tree_field($f)?, )*
                 })
             }
         }
@@ -364,8 +367,10 @@ macro_rules! props {
             /// Read from the tree; `None` to read the exact way.
             #[allow(unused_variables)]
             pub(crate) fn read_tree(props: Option<crate::json::Obj<'_>>) -> Option<Self> {
+                $( let mut $f: Option<crate::json::Json<'_>> = None; )*
+                props!(@find_tree props, $( $f = $key ),*);
                 Some($name {
-                    $( $f: crate::spec::read::TreeField::tree_field(props.and_then(|o| o.get($key)))?, )*
+                    $( $f: crate::spec::read::TreeField::tree_field($f)?, )*
                 })
             }
         }
@@ -385,6 +390,19 @@ macro_rules! props {
                 }
             } else {
                 $( $f = p.get($key); )*
+            }
+        }
+    };
+    // The same on the tree: one walk over the object's entries, each key matched against the
+    // struct's (a tree's keys are unique, so this finds what one lookup per key finds; the
+    // lookups walked a product object once per field).
+    (@find_tree $props:ident, $( $f:ident = $key:literal ),*) => {
+        if let Some(p) = $props {
+            for (k, v) in p.iter() {
+                match k {
+                    $( $key => $f = Some(v), )*
+                    _ => {}
+                }
             }
         }
     };
