@@ -954,13 +954,60 @@ const CONTEXT_OBJECTS: [&str; 12] = [
     "userAgentData",
 ];
 
-/// Whether `v` has the type [`CONTEXT_OBJECTS`], [`CONTEXT_STRINGS`] and `active` ask of the
-/// context key `k` (any value fits a key not named there).
+/// The top-level fields [`tree_shape_is_clean`] reads, found in one walk over the message's
+/// entries (one lookup each walked the object up to each key).
+#[derive(Default)]
+struct TreeTop<'a> {
+    user_id: Option<crate::json::Json<'a>>,
+    anonymous_id: Option<crate::json::Json<'a>>,
+    message_id: Option<crate::json::Json<'a>>,
+    times: [Option<crate::json::Json<'a>>; 4],
+    context: Option<crate::json::Json<'a>>,
+    integrations: Option<crate::json::Json<'a>>,
+    properties: Option<crate::json::Json<'a>>,
+    traits: Option<crate::json::Json<'a>>,
+    event: Option<crate::json::Json<'a>>,
+    group_id: Option<crate::json::Json<'a>>,
+    previous_id: Option<crate::json::Json<'a>>,
+    name: Option<crate::json::Json<'a>>,
+    category: Option<crate::json::Json<'a>>,
+}
+
+impl<'a> TreeTop<'a> {
+    fn of(t: crate::json::Obj<'a>) -> TreeTop<'a> {
+        let mut f = TreeTop::default();
+        for (k, v) in t.iter() {
+            let slot = match k {
+                "userId" => &mut f.user_id,
+                "anonymousId" => &mut f.anonymous_id,
+                "messageId" => &mut f.message_id,
+                "timestamp" => &mut f.times[0],
+                "originalTimestamp" => &mut f.times[1],
+                "sentAt" => &mut f.times[2],
+                "receivedAt" => &mut f.times[3],
+                "context" => &mut f.context,
+                "integrations" => &mut f.integrations,
+                "properties" => &mut f.properties,
+                "traits" => &mut f.traits,
+                "event" => &mut f.event,
+                "groupId" => &mut f.group_id,
+                "previousId" => &mut f.previous_id,
+                "name" => &mut f.name,
+                "category" => &mut f.category,
+                _ => continue,
+            };
+            *slot = Some(v);
+        }
+        f
+    }
+}
+
 /// Whether [`Message::validate_shape`] finds nothing wrong with the message whose tree is `t`:
 /// the same rules, answering only "clean" (`true`) or "look closer" (`false`).
 fn tree_shape_is_clean(call: CallType, t: crate::json::Obj<'_>) -> bool {
     use crate::json::{Json, Kind as K};
-    let kind = |key: &str| t.get(key).map(Json::kind);
+    let f = TreeTop::of(t);
+    let kind = |v: Option<Json<'_>>| v.map(Json::kind);
     let id_like = |v: Option<Json<'_>>| match v {
         Some(v) if v.kind() == K::String => !v.as_str().unwrap_or_default().is_empty(),
         Some(v) => v.kind() == K::Number,
@@ -968,21 +1015,21 @@ fn tree_shape_is_clean(call: CallType, t: crate::json::Obj<'_>) -> bool {
     };
     let null_or = |v: Option<K>, want: K| matches!(v, None | Some(K::Null)) || v == Some(want);
     // identity
-    for key in ["userId", "anonymousId"] {
-        if !matches!(kind(key), None | Some(K::String | K::Number | K::Null)) {
+    for v in [f.user_id, f.anonymous_id] {
+        if !matches!(kind(v), None | Some(K::String | K::Number | K::Null)) {
             return false;
         }
     }
-    let uid = id_like(t.get("userId"));
-    if !uid && !id_like(t.get("anonymousId")) {
+    let uid = id_like(f.user_id);
+    if !uid && !id_like(f.anonymous_id) {
         return false;
     }
-    match t.get("messageId").and_then(Json::as_str) {
+    match f.message_id.and_then(Json::as_str) {
         Some(m) if !m.is_empty() && m.chars().count() <= MAX_MESSAGE_ID_LEN => {}
         _ => return false,
     }
-    for key in ["timestamp", "originalTimestamp", "sentAt", "receivedAt"] {
-        match t.get(key) {
+    for time in f.times {
+        match time {
             None => {}
             Some(v) if v.is_null() => {}
             Some(v) => match v.as_str() {
@@ -991,25 +1038,25 @@ fn tree_shape_is_clean(call: CallType, t: crate::json::Obj<'_>) -> bool {
             },
         }
     }
-    for key in ["context", "integrations", "properties", "traits"] {
-        if !matches!(kind(key), None | Some(K::Object)) {
+    for v in [f.context, f.integrations, f.properties, f.traits] {
+        if !matches!(kind(v), None | Some(K::Object)) {
             return false;
         }
     }
-    if let Some(ctx) = t.get("context").and_then(Json::as_object)
+    if let Some(ctx) = f.context.and_then(Json::as_object)
         && !ctx.iter().all(|(k, v)| context_kind_fits(k, v.kind()))
     {
         return false;
     }
     let ok = match call {
-        CallType::Track => t
-            .get("event")
+        CallType::Track => f
+            .event
             .and_then(Json::as_str)
             .is_some_and(|e| !e.trim().is_empty()),
-        CallType::Group => id_like(t.get("groupId")),
-        CallType::Alias => uid && id_like(t.get("previousId")),
+        CallType::Group => id_like(f.group_id),
+        CallType::Alias => uid && id_like(f.previous_id),
         CallType::Page | CallType::Screen => {
-            null_or(kind("name"), K::String) && null_or(kind("category"), K::String)
+            null_or(kind(f.name), K::String) && null_or(kind(f.category), K::String)
         }
         CallType::Identify => true,
     };
@@ -1023,8 +1070,8 @@ fn tree_shape_is_clean(call: CallType, t: crate::json::Obj<'_>) -> bool {
             found.is_none_or(|v| want.fits_tree(v))
         })
     };
-    let props = t.get("properties").and_then(Json::as_object);
-    let traits = t.get("traits").and_then(Json::as_object);
+    let props = f.properties.and_then(Json::as_object);
+    let traits = f.traits.and_then(Json::as_object);
     match call {
         CallType::Track => reserved_fit(props, TRACK_PROPERTIES),
         CallType::Page => reserved_fit(props, PAGE_PROPERTIES),

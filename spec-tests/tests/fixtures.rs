@@ -680,7 +680,8 @@ fn examples_file_is_generated_from_the_fixtures() {
 /// A message parsed from text holds destination-kit's own tree, one built from a value holds
 /// serde_json maps; validation and spec recognition read each their own way (the tree with one
 /// walk per object). Both must give the same result for every fixture, edge case and example,
-/// and for each of them with every property's value replaced by a value of another type.
+/// and for each of them with every top-level field validation reads and every property's
+/// value replaced by a value of another type (top-level fields also removed).
 #[test]
 fn tree_and_serde_messages_validate_and_recognise_alike() {
     let mut inputs: Vec<Value> = fixtures::all_spec_events()
@@ -698,6 +699,38 @@ fn tree_and_serde_messages_validate_and_recognise_alike() {
         serde_json::json!({"x": 1}),
     ];
     let originals = inputs.clone();
+    // every top-level field validation reads, retyped or removed
+    for v in &originals {
+        for key in [
+            "userId",
+            "anonymousId",
+            "messageId",
+            "timestamp",
+            "originalTimestamp",
+            "sentAt",
+            "receivedAt",
+            "context",
+            "integrations",
+            "properties",
+            "traits",
+            "event",
+            "name",
+            "category",
+            "groupId",
+            "previousId",
+        ] {
+            for other in &others {
+                let mut changed = v.clone();
+                changed[key] = other.clone();
+                inputs.push(changed);
+            }
+            let mut removed = v.clone();
+            if let Some(m) = removed.as_object_mut() {
+                m.remove(key);
+            }
+            inputs.push(removed);
+        }
+    }
     for v in &originals {
         let Some(props) = v.get("properties").and_then(Value::as_object) else {
             continue;
