@@ -1096,16 +1096,10 @@ fn context_kind_fits(k: &str, v: crate::json::Kind) -> bool {
     }
 }
 
+/// Whether `v` has the type [`CONTEXT_OBJECTS`], [`CONTEXT_STRINGS`] and `active` ask of the
+/// context key `k` (any value fits a key not named there).
 fn context_value_fits(k: &str, v: &Value) -> bool {
-    match k {
-        "app" | "campaign" | "device" | "library" | "location" | "network" | "os" | "page"
-        | "referrer" | "screen" | "traits" | "userAgentData" => v.is_object(),
-        "ip" | "locale" | "timezone" | "groupId" | "userAgent" | "channel" => {
-            matches!(v, Value::Null | Value::String(_))
-        }
-        "active" => matches!(v, Value::Null | Value::Bool(_)),
-        _ => true,
-    }
+    context_kind_fits(k, crate::json::Kind::of(v))
 }
 
 #[cfg(test)]
@@ -1153,43 +1147,43 @@ enum Kind {
 }
 
 impl Kind {
-    /// Whether a tree value fits (`null` always does), as [`Kind::mismatch`] decides.
-    fn fits_tree(self, v: crate::json::Json<'_>) -> bool {
+    /// Whether a value of JSON type `t` fits (`null` always does: it means absent); `text`
+    /// is the value when it is a string, `all_strings` says whether an array holds only
+    /// strings. The one rule behind [`Kind::fits_tree`] and [`Kind::mismatch`].
+    fn accepts(
+        self,
+        t: crate::json::Kind,
+        text: Option<&str>,
+        all_strings: impl FnOnce() -> bool,
+    ) -> bool {
         use crate::json::Kind as K;
-        match v.kind() {
+        match t {
             K::Null => true,
             K::String => match self {
                 Kind::Str | Kind::StrOrNum => true,
-                Kind::Num => v
-                    .as_str()
-                    .and_then(|s| s.trim().parse::<f64>().ok())
-                    .is_some_and(f64::is_finite),
+                Kind::Num => text.and_then(lenient_f64_str).is_some(),
                 _ => false,
             },
             K::Number => matches!(self, Kind::Num | Kind::StrOrNum),
             K::Object => matches!(self, Kind::Obj),
-            K::Array => {
-                matches!(self, Kind::StrArray)
-                    && v.as_array()
-                        .is_some_and(|a| a.iter().all(|e| e.kind() == K::String))
-            }
+            K::Array => matches!(self, Kind::StrArray) && all_strings(),
             K::Bool => false,
         }
     }
 
+    /// Whether a tree value fits, as [`Kind::mismatch`] decides.
+    fn fits_tree(self, v: crate::json::Json<'_>) -> bool {
+        let all_strings = || {
+            v.as_array()
+                .is_some_and(|a| a.iter().all(|e| e.as_str().is_some()))
+        };
+        self.accepts(v.kind(), v.as_str(), all_strings)
+    }
+
     /// `None` when `v` fits (null always fits: it means absent), else what was expected.
     fn mismatch(self, v: &Value) -> Option<&'static str> {
-        if v.is_null() {
-            return None;
-        }
-        let ok = match self {
-            Kind::Str => v.is_string(),
-            Kind::Num => v.is_number() || lenient_f64(v).is_some(),
-            Kind::Obj => v.is_object(),
-            Kind::StrArray => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
-            Kind::StrOrNum => v.is_string() || v.is_number(),
-        };
-        if ok {
+        let all_strings = || v.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+        if self.accepts(crate::json::Kind::of(v), v.as_str(), all_strings) {
             return None;
         }
         Some(match self {
@@ -1330,9 +1324,20 @@ fn camel_to_snake(s: &str) -> String {
 pub fn lenient_f64(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        Value::String(s) => lenient_f64_str(s),
         _ => None,
     }
+}
+
+/// The string half of [`lenient_f64`]: a finite number, surrounding whitespace allowed.
+///
+/// ```
+/// use destination_kit::event::lenient_f64_str;
+/// assert_eq!(lenient_f64_str(" 12.50 "), Some(12.5));
+/// assert_eq!(lenient_f64_str("1e400"), None);
+/// ```
+pub fn lenient_f64_str(s: &str) -> Option<f64> {
+    s.trim().parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 /// The event-time rule of [`Message::event_time`] over already-parsed times (`timestamp`,

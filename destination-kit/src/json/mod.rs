@@ -101,6 +101,12 @@ fn prefix(b: &[u8]) -> u64 {
     }
 }
 
+/// Whether JSON must escape the byte in a string (a control character, `"` or `\`).
+#[inline]
+pub(crate) fn escapes(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
 /// A string node for `len` bytes of the buffer at `offset`, which start with `bytes`.
 #[inline]
 fn str_node(offset: usize, bytes: &[u8], plain: bool) -> Node {
@@ -128,12 +134,48 @@ impl Node {
     fn offset(self) -> usize {
         (self.x & 0xffff_ffff) as usize
     }
+    /// A string's bytes in the buffer.
+    #[inline]
+    fn range(self) -> std::ops::Range<usize> {
+        self.offset()..self.offset() + self.n as usize
+    }
     /// Nodes this value takes, itself included.
     fn width(self) -> usize {
         match self.tag {
             ARR | OBJ => 1 + self.n as usize,
             _ => 1,
         }
+    }
+}
+
+/// The key node after the entry whose key node is at `key` (its value skipped whole).
+#[inline]
+fn next_entry(nodes: &[Node], key: usize) -> usize {
+    key + 1
+        + match nodes[key].w {
+            0 => nodes[key + 1].width(),
+            w => w as usize,
+        }
+}
+
+/// Record in the key node at `key` the width of the value that now ends the nodes.
+#[inline]
+fn end_value(nodes: &mut [Node], key: usize) {
+    nodes[key].w = u16::try_from(nodes.len() - key - 1).unwrap_or(0);
+}
+
+/// Finish the array or object whose node is at `at` and whose subtree now ends the nodes:
+/// `count` elements or entries; `filter` the key filter of an object, `None` for an array.
+fn end_container(nodes: &mut [Node], at: usize, count: usize, filter: Option<u64>) {
+    let width = (nodes.len() - at - 1) as u32;
+    let node = &mut nodes[at];
+    node.n = width;
+    match filter {
+        Some(f) => {
+            node.x = f;
+            node.w = u16::try_from(count).unwrap_or(u16::MAX);
+        }
+        None => node.x = count as u64,
     }
 }
 
@@ -177,7 +219,7 @@ impl Doc {
     }
 
     fn push_str(&mut self, s: &str) {
-        let plain = !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+        let plain = !s.bytes().any(escapes);
         self.nodes
             .push(str_node(self.buf.len(), s.as_bytes(), plain));
         self.buf.extend_from_slice(s.as_bytes());
@@ -196,9 +238,9 @@ impl Doc {
             V::String(s) => return self.push_str(s),
             V::Array(a) => {
                 let at = self.nodes.len();
-                self.nodes.push(Node::new(ARR, 0, a.len() as u64));
+                self.nodes.push(Node::new(ARR, 0, 0));
                 a.iter().for_each(|e| self.push_serde(e));
-                self.nodes[at].n = (self.nodes.len() - at - 1) as u32;
+                end_container(&mut self.nodes, at, a.len(), None);
                 return;
             }
             V::Object(o) => {
@@ -210,12 +252,9 @@ impl Doc {
                     self.push_str(k);
                     filter |= key_filter(self.nodes[key]);
                     self.push_serde(e);
-                    let width = self.nodes.len() - key - 1;
-                    self.nodes[key].w = u16::try_from(width).unwrap_or(0);
+                    end_value(&mut self.nodes, key);
                 }
-                self.nodes[at].n = (self.nodes.len() - at - 1) as u32;
-                self.nodes[at].x = filter;
-                self.nodes[at].w = u16::try_from(o.len()).unwrap_or(u16::MAX);
+                end_container(&mut self.nodes, at, o.len(), Some(filter));
                 return;
             }
         };
@@ -228,7 +267,7 @@ impl Doc {
     }
 
     fn str_at(&self, node: Node) -> &str {
-        let bytes = &self.buf[node.offset()..node.offset() + node.n as usize];
+        let bytes = &self.buf[node.range()];
         // SAFETY: the buffer holds the input, checked to be UTF-8 as a whole before parsing, and
         // unescaped strings, written from `char`s; a string node spans one string of either,
         // which starts and ends at character boundaries (after and before an ASCII quote, or a
@@ -385,9 +424,7 @@ impl<'a> Parser<'a> {
                 };
                 frame.count += 1;
                 if frame.object {
-                    let key = frame.key as usize;
-                    let width = self.nodes.len() - key - 1;
-                    self.nodes[key].w = u16::try_from(width).unwrap_or(0);
+                    end_value(&mut self.nodes, frame.key as usize);
                 }
                 self.skip_ws();
                 let close = if frame.object { b'}' } else { b']' };
@@ -403,17 +440,10 @@ impl<'a> Parser<'a> {
                     Some(&b) if b == close => {
                         self.pos += 1;
                         let at = frame.at as usize;
-                        let width = (self.nodes.len() - at - 1) as u32;
-                        let node = &mut self.nodes[at];
-                        node.n = width;
-                        if frame.object {
-                            node.x = frame.filter;
-                            node.w = u16::try_from(frame.count).unwrap_or(u16::MAX);
-                            if frame.count > SMALL_OBJECT {
-                                self.large_object_keys_are_unique(at)?;
-                            }
-                        } else {
-                            node.x = frame.count as u64;
+                        let filter = frame.object.then_some(frame.filter);
+                        end_container(&mut self.nodes, at, frame.count as usize, filter);
+                        if frame.object && frame.count > SMALL_OBJECT {
+                            self.large_object_keys_are_unique(at)?;
                         }
                         stack.pop();
                     }
@@ -430,8 +460,8 @@ impl<'a> Parser<'a> {
         let mut i = at + 1;
         while i < end {
             let k = self.nodes[i];
-            keys.push(&self.buf[k.offset()..k.offset() + k.n as usize]);
-            i += 1 + self.nodes[i + 1].width();
+            keys.push(&self.buf[k.range()]);
+            i = next_entry(&self.nodes, i);
         }
         keys.sort_unstable();
         if keys.windows(2).any(|w| w[0] == w[1]) {
@@ -466,7 +496,7 @@ impl<'a> Parser<'a> {
         let key_at = self.nodes.len() - 1;
         frame.key = key_at as u32;
         let key = self.nodes[key_at];
-        let k = &self.buf[key.offset()..key.offset() + key.n as usize];
+        let k = &self.buf[key.range()];
         frame.filter |= key_filter(key);
         let (word, bit) = key_bit(key);
         // past SMALL_OBJECT keys the filter fills up: those objects are checked once, sorted,
@@ -478,11 +508,11 @@ impl<'a> Parser<'a> {
                 let earlier = self.nodes[i];
                 if earlier.n == key.n
                     && earlier.x >> 32 == key.x >> 32
-                    && self.buf[earlier.offset()..earlier.offset() + earlier.n as usize] == *k
+                    && self.buf[earlier.range()] == *k
                 {
                     return Err(Stop::RepeatedKey);
                 }
-                i += 1 + self.nodes[i + 1].width();
+                i = next_entry(&self.nodes, i);
             }
         }
         frame.seen[word] |= bit;
@@ -569,7 +599,7 @@ impl<'a> Parser<'a> {
             }
         }
         let s = &self.buf[start..];
-        let plain = !s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        let plain = !s.iter().copied().any(escapes);
         self.nodes.push(str_node(start, s, plain));
         self.pos = i + 1;
         Ok(())
@@ -718,6 +748,21 @@ pub enum Kind {
     Array,
     /// An object.
     Object,
+}
+
+impl Kind {
+    /// The JSON type of a serde_json value.
+    pub fn of(v: &serde_json::Value) -> Kind {
+        use serde_json::Value as V;
+        match v {
+            V::Null => Kind::Null,
+            V::Bool(_) => Kind::Bool,
+            V::Number(_) => Kind::Number,
+            V::String(_) => Kind::String,
+            V::Array(_) => Kind::Array,
+            V::Object(_) => Kind::Object,
+        }
+    }
 }
 
 /// A view of one JSON value in a [`Doc`].
@@ -872,11 +917,7 @@ impl<'a> Obj<'a> {
             {
                 return Some(Json { doc, at: i + 1 });
             }
-            i += 1 + if k.w != 0 {
-                k.w as usize
-            } else {
-                nodes[i + 1].width()
-            };
+            i = next_entry(nodes, i);
         }
         None
     }
@@ -894,16 +935,21 @@ impl<'a> Obj<'a> {
     /// The entries, in document order.
     pub fn iter(self) -> impl Iterator<Item = (&'a str, Json<'a>)> + 'a {
         let doc = self.0.doc;
+        self.entries()
+            .map(move |(key, value)| (doc.str_at(key), value))
+    }
+    /// The entries as key nodes and values.
+    fn entries(self) -> impl Iterator<Item = (Node, Json<'a>)> + 'a {
+        let doc = self.0.doc;
         let mut i = self.0.at + 1;
         let end = i + self.0.node().n as usize;
         std::iter::from_fn(move || {
             if i >= end {
                 return None;
             }
-            let key = doc.nodes[i];
-            let value = Json { doc, at: i + 1 };
-            i += 1 + doc.nodes[i + 1].width();
-            Some((doc.str_at(key), value))
+            let entry = (doc.nodes[i], Json { doc, at: i + 1 });
+            i = next_entry(&doc.nodes, i);
+            Some(entry)
         })
     }
 }
@@ -918,17 +964,12 @@ impl Serialize for Obj<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.raw_len()))?;
         let doc = self.0.doc;
-        let mut i = self.0.at + 1;
-        let end = i + self.0.node().n as usize;
-        while i < end {
-            let key = doc.nodes[i];
-            let value = Json { doc, at: i + 1 };
+        for (key, value) in self.entries() {
             if key.plain {
                 m.serialize_entry(&Plain(doc.str_at(key)), &value)?;
             } else {
                 m.serialize_entry(doc.str_at(key), &value)?;
             }
-            i += 1 + doc.nodes[i + 1].width();
         }
         m.end()
     }

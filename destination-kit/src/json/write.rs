@@ -55,10 +55,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
             i += 8;
         }
         if !found {
-            match b[i..]
-                .iter()
-                .position(|&c| c < 0x20 || c == b'"' || c == b'\\')
-            {
+            match b[i..].iter().position(|&c| super::escapes(c)) {
                 Some(p) => i += p,
                 None => break,
             }

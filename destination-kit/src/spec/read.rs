@@ -143,26 +143,18 @@ impl FromTree for String {
     }
 }
 
-impl FromTree for f64 {
-    #[inline]
-    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
-        tree_through_exact(v)
-    }
+/// Scalars the tree reads through the exact rule.
+macro_rules! from_tree_through_exact {
+    ($($t:ty),*) => {$(
+        impl FromTree for $t {
+            #[inline]
+            fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+                tree_through_exact(v)
+            }
+        }
+    )*};
 }
-
-impl FromTree for i64 {
-    #[inline]
-    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
-        tree_through_exact(v)
-    }
-}
-
-impl FromTree for bool {
-    #[inline]
-    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
-        tree_through_exact(v)
-    }
-}
+from_tree_through_exact!(f64, i64, bool);
 
 impl<T: FromTree> FromTree for Vec<T> {
     fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {

@@ -6,7 +6,7 @@
 
 use super::settings::AmplitudeSettings;
 use destination_kit::event::Message;
-use destination_kit::event::lenient_f64;
+use destination_kit::event::{lenient_f64, lenient_f64_str};
 use destination_kit::json::{Json, Kind, Obj};
 use destination_kit::spec::{Ecommerce, SpecEvent};
 use destination_kit::{CallType, Event, Mapped, Payload};
@@ -67,7 +67,7 @@ impl<'a> V<'a> {
             V::Serde(v) => lenient_f64(v),
             V::Tree(j) => match j.kind() {
                 Kind::Number => j.as_f64(),
-                Kind::String => lenient_f64(&j.to_serde()),
+                Kind::String => j.as_str().and_then(lenient_f64_str),
                 _ => None,
             },
         }
@@ -83,11 +83,17 @@ pub enum Object<'a> {
     Tree(Obj<'a>),
 }
 
-impl Object<'_> {
+impl<'a> Object<'a> {
     fn is_empty(&self) -> bool {
         match self {
             Object::Map(m) => m.is_empty(),
             Object::Tree(o) => o.is_empty(),
+        }
+    }
+    fn get(self, key: &str) -> Option<V<'a>> {
+        match self {
+            Object::Map(m) => m.get(key).map(V::Serde),
+            Object::Tree(o) => o.get(key).map(V::Tree),
         }
     }
 }
@@ -489,7 +495,7 @@ fn track<'a>(
     let mut e = base(ev, Cow::Borrowed(name), user, device);
     e.event_properties = props;
     e.user_properties = ctx_traits.map(UserProps::Plain);
-    let get = |k: &str| V::field(ev.message(), "properties")?.get(k);
+    let get = |k: &str| props?.get(k);
     match ev.spec() {
         Some(SpecEvent::Ecommerce(Ecommerce::OrderCompleted(o))) => {
             e.revenue = o.revenue.or(o.total);
