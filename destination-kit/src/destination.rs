@@ -228,6 +228,14 @@ impl<'a> Event<'a> {
         self.time
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     }
+    /// `properties` read where the message keeps it (its parsed tree, else its serde_json map),
+    /// or an empty object: what [`Event::props`] is without building a serde_json copy.
+    pub fn props_any(&self) -> crate::json::AnyObj<'a> {
+        self.message
+            .field("properties")
+            .and_then(crate::json::AnyJson::as_object)
+            .unwrap_or(crate::json::AnyObj::empty())
+    }
     /// `properties`, or an empty map.
     pub fn props(&self) -> &'a Map<String, Value> {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
@@ -291,8 +299,7 @@ impl Payload {
         body: &impl serde::Serialize,
     ) -> Result<Payload, String> {
         let cannot = |e: String| format!("the payload cannot be serialised as JSON: {e}");
-        let text = crate::json::to_vec(body).map_err(|e| cannot(e.to_string()))?;
-        let text = String::from_utf8(text).map_err(|e| cannot(e.to_string()))?;
+        let text = crate::json::write::to_string(body).map_err(|e| cannot(e.to_string()))?;
         let body = crate::json::write::into_raw_value(&text).map_err(|e| cannot(e.to_string()))?;
         Ok(Payload {
             route: route.into(),

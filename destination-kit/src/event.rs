@@ -314,6 +314,15 @@ impl Message {
         self.fields_ref().get(key)
     }
 
+    /// A top-level field read where the message keeps it: its parsed tree when it has one (no
+    /// serde_json copy is built), else its serde_json map. See [`crate::json::any`].
+    pub fn field(&self, key: &str) -> Option<crate::json::AnyJson<'_>> {
+        match &self.repr {
+            Repr::Parsed { doc, .. } => doc.root().get(key).map(crate::json::AnyJson::Tree),
+            Repr::Built(m) => m.get(key).map(crate::json::AnyJson::Serde),
+        }
+    }
+
     /// The message as a JSON value (a copy).
     pub fn to_value(&self) -> Value {
         Value::Object(self.fields_ref().clone())

@@ -20,12 +20,57 @@ use serde_json::{Value, json};
 /// Map one event given as JSON, as the runtime would: parse, recognise its specced event (a
 /// typed-property error leaves it unrecognised), take its event time, call `map`.
 ///
+/// The event is mapped twice: as a message built from the value (read through serde_json) and
+/// as one parsed from its text (read through destination-kit's tree, when the destination's
+/// `map` reads it). Both must give the same outcome and the same payloads (bodies compared as
+/// JSON values: a tree keeps the line's key order), or this panics naming the difference; so
+/// every test that maps through here proves the two readings alike.
+///
 /// Panics when the JSON is not a message or has no usable time (a test's own mistake).
 pub fn map_json<D: Destination>(dest: &D, settings: &D::Settings, event: Value) -> Mapped {
-    let m = Message::from_value(event).expect("a message");
-    let spec = SpecEvent::from_message(&m).and_then(Result::ok);
-    let ev = Event::new(&m, spec.as_ref(), m.event_time().expect("a time"));
+    let line = serde_json::to_vec(&event).expect("a JSON value serialises");
+    let built = map_message(
+        dest,
+        settings,
+        &Message::from_value(event).expect("a message"),
+    );
+    let parsed = map_message(
+        dest,
+        settings,
+        &Message::from_slice(&line).expect("a message"),
+    );
+    assert_eq!(
+        outline(&parsed),
+        outline(&built),
+        "the event parsed from text (tree) and built from a value (serde_json) map differently"
+    );
+    built
+}
+
+fn map_message<D: Destination>(dest: &D, settings: &D::Settings, m: &Message) -> Mapped {
+    let spec = SpecEvent::from_message(m).and_then(Result::ok);
+    let ev = Event::new(m, spec.as_ref(), m.event_time().expect("a time"));
     dest.map(settings, &ev)
+}
+
+/// A mapping as JSON, for comparing two: the outcome and reason, or every payload's route,
+/// part and body.
+fn outline(m: &Mapped) -> Value {
+    match m {
+        Mapped::Send(p) => Value::Array(
+            p.iter()
+                .map(|p| {
+                    json!({
+                        "route": p.route,
+                        "part": p.part,
+                        "body": serde_json::from_str::<Value>(p.body.get()).expect("JSON body"),
+                    })
+                })
+                .collect(),
+        ),
+        Mapped::Unsupported { reason } => json!({"unsupported": reason}),
+        Mapped::Invalid { reason } => json!({"invalid": reason}),
+    }
 }
 
 /// The payloads of a [`Mapped::Send`]; panics on anything else.

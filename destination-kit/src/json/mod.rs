@@ -28,7 +28,9 @@
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::fmt;
 
+pub mod any;
 pub mod write;
+pub use any::{AnyJson, AnyObj};
 pub use write::to_vec;
 
 /// serde_json's nesting limit, kept.

@@ -29,6 +29,17 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
+/// `value` as compact JSON in a `String`: [`to_vec`] without checking its output again.
+pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+    let out = to_vec(value)?;
+    debug_assert!(std::str::from_utf8(&out).is_ok(), "the writer wrote UTF-8");
+    // SAFETY: every byte the writer emits comes from a `str` (a string copied whole, or with
+    // ASCII bytes replaced by ASCII escapes, which never split a multi-byte character: those
+    // bytes are all >= 0x80), from serde_json's own writer (floats, keys that are not strings,
+    // `char`s) or is ASCII punctuation, digits and literals.
+    Ok(unsafe { String::from_utf8_unchecked(out) })
+}
+
 /// Writes compact JSON into a byte vector.
 pub(crate) struct Writer<'o> {
     pub(crate) out: &'o mut Vec<u8>,

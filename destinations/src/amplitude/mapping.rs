@@ -5,107 +5,12 @@
 //! answer is an index into the batch.
 
 use super::settings::AmplitudeSettings;
-use destination_kit::event::Message;
-use destination_kit::event::{lenient_f64, lenient_f64_str};
-use destination_kit::json::{Json, Kind, Obj};
+use destination_kit::json::{AnyJson, AnyObj};
 use destination_kit::spec::{Ecommerce, SpecEvent};
 use destination_kit::{CallType, Event, Mapped, Payload};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-use serde_json::{Map, Value};
 use std::borrow::Cow;
-
-/// A value of the message: from its arena tree when it has one, else its serde_json map.
-#[derive(Debug, Clone, Copy)]
-pub enum V<'a> {
-    /// From the serde_json map.
-    Serde(&'a Value),
-    /// From the tree.
-    Tree(Json<'a>),
-}
-
-impl<'a> V<'a> {
-    /// A top-level field of `msg`.
-    pub fn field(msg: &'a Message, key: &str) -> Option<V<'a>> {
-        match msg.tree() {
-            Some(t) => t.get(key).map(V::Tree),
-            None => msg.get(key).map(V::Serde),
-        }
-    }
-    fn get(self, key: &str) -> Option<V<'a>> {
-        match self {
-            V::Serde(v) => v.get(key).map(V::Serde),
-            V::Tree(j) => j.get(key).map(V::Tree),
-        }
-    }
-    fn as_str(self) -> Option<&'a str> {
-        match self {
-            V::Serde(v) => v.as_str(),
-            V::Tree(j) => j.as_str(),
-        }
-    }
-    fn as_object(self) -> Option<Object<'a>> {
-        match self {
-            V::Serde(v) => v.as_object().map(Object::Map),
-            V::Tree(j) => j.as_object().map(Object::Tree),
-        }
-    }
-    fn items(self) -> Vec<V<'a>> {
-        match self {
-            V::Serde(Value::Array(a)) => a.iter().map(V::Serde).collect(),
-            V::Serde(_) => Vec::new(),
-            V::Tree(j) => j
-                .as_array()
-                .into_iter()
-                .flat_map(|a| a.iter())
-                .map(V::Tree)
-                .collect(),
-        }
-    }
-    fn lenient_f64(self) -> Option<f64> {
-        match self {
-            V::Serde(v) => lenient_f64(v),
-            V::Tree(j) => match j.kind() {
-                Kind::Number => j.as_f64(),
-                Kind::String => j.as_str().and_then(lenient_f64_str),
-                _ => None,
-            },
-        }
-    }
-}
-
-/// A JSON object as it goes out: from the message's tree, or a serde_json map.
-#[derive(Debug, Clone, Copy)]
-pub enum Object<'a> {
-    /// A serde_json map.
-    Map(&'a Map<String, Value>),
-    /// An object of the message's tree.
-    Tree(Obj<'a>),
-}
-
-impl<'a> Object<'a> {
-    fn is_empty(&self) -> bool {
-        match self {
-            Object::Map(m) => m.is_empty(),
-            Object::Tree(o) => o.is_empty(),
-        }
-    }
-    fn get(self, key: &str) -> Option<V<'a>> {
-        match self {
-            Object::Map(m) => m.get(key).map(V::Serde),
-            Object::Tree(o) => o.get(key).map(V::Tree),
-        }
-    }
-}
-
-impl Serialize for Object<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Object::Map(m) => m.serialize(s),
-            Object::Tree(o) => o.serialize(s),
-        }
-    }
-}
 
 /// Route of HTTP V2 events.
 pub const HTTPAPI: &str = "httpapi";
@@ -137,9 +42,9 @@ pub fn valid_id(id: &str, min: usize) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub enum UserProps<'a> {
     /// As is (ordinary events).
-    Plain(Object<'a>),
+    Plain(AnyObj<'a>),
     /// `{"$set": map}` (`$identify`).
-    Set(Object<'a>),
+    Set(AnyObj<'a>),
     /// `{"$set": {key: value}}` (group membership).
     SetOne(&'a str, &'a str),
 }
@@ -191,7 +96,7 @@ pub struct AmpEvent<'a> {
     pub insert_id: Cow<'a, str>,
     /// Event properties.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub event_properties: Option<Object<'a>>,
+    pub event_properties: Option<AnyObj<'a>>,
     /// User properties.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_properties: Option<UserProps<'a>>,
@@ -287,20 +192,11 @@ pub struct UserMapping<'a> {
     pub global_user_id: &'a str,
 }
 
-fn text(v: Option<V<'_>>) -> Option<Cow<'_, str>> {
-    match v? {
-        V::Serde(Value::String(s)) if !s.is_empty() => Some(Cow::Borrowed(s)),
-        V::Serde(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
-        V::Serde(_) => None,
-        V::Tree(j) => match j.kind() {
-            Kind::String => j.as_str().filter(|s| !s.is_empty()).map(Cow::Borrowed),
-            Kind::Number => Some(Cow::Owned(j.to_serde().to_string())),
-            _ => None,
-        },
-    }
+fn text(v: Option<AnyJson<'_>>) -> Option<Cow<'_, str>> {
+    v?.text()
 }
 
-fn int(v: Option<V<'_>>) -> Option<i64> {
+fn int(v: Option<AnyJson<'_>>) -> Option<i64> {
     let f = v?.lenient_f64()?;
     (f.fract() == 0.0 && f.abs() < 9e15).then_some(f as i64)
 }
@@ -321,11 +217,11 @@ fn base<'a>(
     device_id: Option<&'a str>,
 ) -> AmpEvent<'a> {
     let msg = ev.message();
-    let ctx = V::field(msg, "context");
+    let ctx = msg.field("context");
     // each context object looked up once (not once per field read from it)
     let obj = |k: &str| ctx?.get(k);
     let (device, os, loc, lib) = (obj("device"), obj("os"), obj("location"), obj("library"));
-    let field = |o: Option<V<'a>>, k: &str| o?.get(k)?.as_str();
+    let field = |o: Option<AnyJson<'a>>, k: &str| o?.get(k)?.as_str();
     let top = |k: &str| ctx?.get(k)?.as_str();
     let lnum = |k: &str| loc?.get(k)?.lenient_f64();
     AmpEvent {
@@ -342,7 +238,8 @@ fn base<'a>(
         revenue: None,
         product_id: None,
         revenue_type: None,
-        session_id: int(V::field(msg, "integrations")
+        session_id: int(msg
+            .field("integrations")
             .and_then(|i| i.get("Amplitude"))
             .and_then(|a| a.get("session_id"))),
         ip: top("ip"),
@@ -393,7 +290,7 @@ fn ids<'a>(
     }
     let device = msg
         .anonymous_id()
-        .or_else(|| V::field(msg, "context")?.get("device")?.get("id")?.as_str())
+        .or_else(|| msg.field("context")?.get("device")?.get("id")?.as_str())
         .filter(|d| valid_id(d, min));
     if user.is_none() && device.is_none() {
         return Err(format!(
@@ -424,25 +321,24 @@ pub fn map(s: &AmplitudeSettings, ev: &Event<'_>) -> Mapped {
         Ok(v) => v,
         Err(r) => return Mapped::invalid(r),
     };
-    let props = V::field(msg, "properties").and_then(V::as_object);
-    let ctx_traits = V::field(msg, "context")
+    let props = msg.field("properties").and_then(AnyJson::as_object);
+    let ctx_traits = msg
+        .field("context")
         .and_then(|c| c.get("traits"))
-        .and_then(V::as_object)
+        .and_then(AnyJson::as_object)
         .filter(|t| !t.is_empty());
     match msg.call() {
         CallType::Identify => {
             let mut e = base(ev, Cow::Borrowed("$identify"), user, device);
-            let traits =
-                V::field(msg, "traits")
-                    .and_then(V::as_object)
-                    .or(V::field(msg, "context")
-                        .and_then(|c| c.get("traits"))
-                        .and_then(V::as_object));
+            let traits = msg.field("traits").and_then(AnyJson::as_object).or(msg
+                .field("context")
+                .and_then(|c| c.get("traits"))
+                .and_then(AnyJson::as_object));
             e.user_properties = traits.map(UserProps::Set);
             Mapped::one(Payload::json(HTTPAPI, &e))
         }
         CallType::Group => {
-            let Some(gid) = text(V::field(msg, "groupId")) else {
+            let Some(gid) = text(msg.field("groupId")) else {
                 return Mapped::invalid("groupId: required for an Amplitude group");
             };
             let gid_ref: &str = &gid;
@@ -450,8 +346,9 @@ pub fn map(s: &AmplitudeSettings, ev: &Event<'_>) -> Mapped {
             e.groups = Some(One(&s.group_type, gid_ref));
             e.user_properties = Some(UserProps::SetOne(&s.group_type, gid_ref));
             let mut out = vec![Payload::json(HTTPAPI, &e)];
-            if let Some(t) = V::field(msg, "traits")
-                .and_then(V::as_object)
+            if let Some(t) = msg
+                .field("traits")
+                .and_then(AnyJson::as_object)
                 .filter(|t| !t.is_empty())
             {
                 out.push(Payload::json(
@@ -488,8 +385,8 @@ fn track<'a>(
     ev: &Event<'a>,
     user: Option<&'a str>,
     device: Option<&'a str>,
-    props: Option<Object<'a>>,
-    ctx_traits: Option<Object<'a>>,
+    props: Option<AnyObj<'a>>,
+    ctx_traits: Option<AnyObj<'a>>,
 ) -> Mapped {
     let name = event_name(ev);
     let mut e = base(ev, Cow::Borrowed(name), user, device);
@@ -499,14 +396,14 @@ fn track<'a>(
     match ev.spec() {
         Some(SpecEvent::Ecommerce(Ecommerce::OrderCompleted(o))) => {
             e.revenue = o.revenue.or(o.total);
-            e.price = get("price").and_then(V::lenient_f64);
+            e.price = get("price").and_then(AnyJson::lenient_f64);
             e.quantity = int(get("quantity"));
             e.product_id = text(get("productId")).or_else(|| text(get("product_id")));
             e.revenue_type = Some("Purchase");
             let mut out = Vec::with_capacity(1 + o.products.len());
             out.push(Payload::json(HTTPAPI, &e));
             // the product objects as sent (every field, typed or not) are the event properties
-            if let Some(products) = get("products").map(V::items) {
+            if let Some(products) = get("products").and_then(AnyJson::as_array) {
                 // the context fields are read once, not once per product
                 let proto = base(ev, Cow::Borrowed("Product Purchased"), user, device);
                 for (n, p) in products.iter().enumerate() {
@@ -523,8 +420,8 @@ fn track<'a>(
         Some(SpecEvent::Ecommerce(Ecommerce::OrderRefunded(o))) => {
             let amount = o
                 .total
-                .or_else(|| get("revenue").and_then(V::lenient_f64))
-                .or_else(|| get("value").and_then(V::lenient_f64));
+                .or_else(|| get("revenue").and_then(AnyJson::lenient_f64))
+                .or_else(|| get("value").and_then(AnyJson::lenient_f64));
             e.revenue = amount.map(|a| -a.abs());
             e.revenue_type = amount.map(|_| "Refund");
             Mapped::one(Payload::json(HTTPAPI, &e))

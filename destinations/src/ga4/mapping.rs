@@ -8,12 +8,11 @@
 
 use super::settings::Ga4Settings;
 use chrono::Duration;
-use destination_kit::event::lenient_f64;
+use destination_kit::json::{AnyJson, AnyObj, Kind};
 use destination_kit::spec::{Ecommerce, Product, SpecEvent};
 use destination_kit::{CallType, Event, Mapped};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
-use serde_json::{Map, Value};
 use std::borrow::Cow;
 
 /// How far back GA4 accepts an event time (older ones would be clamped silently by Google).
@@ -163,8 +162,8 @@ pub fn custom_event_name(raw: &str) -> Result<Cow<'_, str>, String> {
 /// One param value.
 #[derive(Debug, Clone)]
 pub enum Param<'a> {
-    /// A string or number from the event, as sent.
-    Ref(&'a Value),
+    /// A number from the event, as sent.
+    Ref(AnyJson<'a>),
     /// A string (borrowed or cut to the value limit).
     Str(Cow<'a, str>),
     /// A number.
@@ -210,26 +209,26 @@ fn cut(s: &str, max: usize) -> Cow<'_, str> {
 
 /// A scalar param value from JSON: strings (cut to the limit) and numbers pass, booleans become
 /// `"true"`/`"false"`, anything else is not a param.
-fn scalar(v: &Value) -> Option<Param<'_>> {
-    match v {
-        Value::String(s) => Some(Param::Str(cut(s, MAX_PARAM_VALUE_LEN))),
-        Value::Number(_) => Some(Param::Ref(v)),
-        Value::Bool(b) => Some(Param::Str(Cow::Borrowed(if *b { "true" } else { "false" }))),
+fn scalar(v: AnyJson<'_>, max: usize) -> Option<Param<'_>> {
+    match v.kind() {
+        Kind::String => v.as_str().map(|s| Param::Str(cut(s, max))),
+        Kind::Number => Some(Param::Ref(v)),
+        Kind::Bool => Some(Param::Str(Cow::Borrowed(if v.as_bool()? {
+            "true"
+        } else {
+            "false"
+        }))),
         _ => None,
     }
 }
 
 /// A string from a string or number value.
-fn text(v: Option<&Value>) -> Option<Cow<'_, str>> {
-    match v? {
-        Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
-        Value::Number(n) => Some(Cow::Owned(n.to_string())),
-        _ => None,
-    }
+fn text(v: Option<AnyJson<'_>>) -> Option<Cow<'_, str>> {
+    v?.text()
 }
 
-fn int(v: Option<&Value>) -> Option<i64> {
-    let f = lenient_f64(v?)?;
+fn int(v: Option<AnyJson<'_>>) -> Option<i64> {
+    let f = v?.lenient_f64()?;
     (f.fract() == 0.0 && f.abs() < 9e15).then_some(f as i64)
 }
 
@@ -241,7 +240,7 @@ impl<'a> Params<'a> {
             self.0.push((k, v));
         }
     }
-    fn text(&mut self, k: &'static str, v: Option<&'a Value>) {
+    fn text(&mut self, k: &'static str, v: Option<AnyJson<'a>>) {
         if let Some(t) = text(v) {
             self.put(
                 k,
@@ -253,16 +252,16 @@ impl<'a> Params<'a> {
         }
     }
     /// Every scalar property whose name is a valid param name, in key order.
-    fn rest(&mut self, props: &'a Map<String, Value>) {
-        for (k, v) in props {
+    fn rest(&mut self, props: AnyObj<'a>) {
+        for (k, v) in props.sorted() {
             if self.0.len() >= MAX_PARAMS {
                 break;
             }
             if !valid_name(k, MAX_NAME_LEN) || reserved_prefix(k) {
                 continue;
             }
-            if let Some(p) = scalar(v) {
-                self.put(k.as_str(), p);
+            if let Some(p) = scalar(v, MAX_PARAM_VALUE_LEN) {
+                self.put(k, p);
             }
         }
     }
@@ -308,7 +307,7 @@ pub struct Item<'a> {
 }
 
 /// A product object → an item. `Err` when it has neither id nor name (GA4 requires one).
-pub fn item<'a>(p: &'a Map<String, Value>, path: &str) -> Result<Item<'a>, String> {
+pub fn item<'a>(p: AnyObj<'a>, path: &str) -> Result<Item<'a>, String> {
     let it = Item {
         item_id: text(p.get("product_id")).or_else(|| text(p.get("sku"))),
         item_name: text(p.get("name")),
@@ -318,7 +317,7 @@ pub fn item<'a>(p: &'a Map<String, Value>, path: &str) -> Result<Item<'a>, Strin
         item_brand: text(p.get("brand")),
         item_category: text(p.get("category")),
         item_variant: text(p.get("variant")),
-        price: p.get("price").and_then(lenient_f64),
+        price: p.get("price").and_then(AnyJson::lenient_f64),
         quantity: int(p.get("quantity")),
     };
     if it.item_id.is_none() && it.item_name.is_none() {
@@ -339,14 +338,16 @@ fn check_item_count(n: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn items_from_products<'a>(props: &'a Map<String, Value>) -> Result<Vec<Item<'a>>, String> {
-    match props.get("products") {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) if a.len() > MAX_ITEMS => {
-            check_item_count(a.len()).map(|_| Vec::new())
-        }
-        Some(Value::Array(a)) => a
-            .iter()
+fn items_from_products(props: AnyObj<'_>) -> Result<Vec<Item<'_>>, String> {
+    let products = match props.get("products") {
+        None => return Ok(Vec::new()),
+        Some(v) if v.is_null() => return Ok(Vec::new()),
+        Some(v) => v.as_array(),
+    };
+    match products {
+        Some(a) if a.len() > MAX_ITEMS => check_item_count(a.len()).map(|_| Vec::new()),
+        Some(a) => a
+            .into_iter()
             .enumerate()
             .map(|(i, p)| {
                 let path = format!("properties.products[{i}]");
@@ -355,7 +356,7 @@ fn items_from_products<'a>(props: &'a Map<String, Value>) -> Result<Vec<Item<'a>
                     .and_then(|o| item(o, &path))
             })
             .collect(),
-        Some(_) => Err("properties.products: expected an array".into()),
+        None => Err("properties.products: expected an array".into()),
     }
 }
 
@@ -390,27 +391,24 @@ impl Serialize for UserProperties<'_> {
 
 /// `context.traits` → user properties: scalar values under valid, unreserved names, no PII,
 /// strings cut to 36 characters, at most 25.
-pub fn user_properties<'a>(traits: Option<&'a Map<String, Value>>) -> Option<UserProperties<'a>> {
+pub fn user_properties(traits: Option<AnyObj<'_>>) -> Option<UserProperties<'_>> {
     let t = traits?;
     let mut out = Vec::new();
-    for (k, v) in t {
+    for (k, v) in t.sorted() {
         if out.len() >= MAX_USER_PROPERTIES {
             break;
         }
         if !valid_name(k, MAX_USER_PROPERTY_NAME_LEN)
             || reserved_prefix(k)
-            || RESERVED_USER_PROPERTIES.contains(&k.as_str())
-            || PII_TRAITS.contains(&k.as_str())
+            || RESERVED_USER_PROPERTIES.contains(&k)
+            || PII_TRAITS.contains(&k)
         {
             continue;
         }
-        let p = match v {
-            Value::String(s) => Param::Str(cut(s, MAX_USER_PROPERTY_VALUE_LEN)),
-            Value::Number(_) => Param::Ref(v),
-            Value::Bool(b) => Param::Str(Cow::Borrowed(if *b { "true" } else { "false" })),
-            _ => continue,
+        let Some(p) = scalar(v, MAX_USER_PROPERTY_VALUE_LEN) else {
+            continue;
         };
-        out.push((k.as_str(), p));
+        out.push((k, p));
     }
     (!out.is_empty()).then_some(UserProperties(out))
 }
@@ -468,8 +466,8 @@ pub fn map(s: &Ga4Settings, ev: &Event<'_>) -> Mapped {
     }
     let msg = ev.message();
     let client = if s.is_app_stream() {
-        msg.context()
-            .nested_str("device", "id")
+        msg.field("context")
+            .and_then(|c| c.get("device")?.get("id")?.as_str())
             .or_else(|| msg.anonymous_id())
             .or_else(|| msg.user_id())
     } else {
@@ -490,42 +488,42 @@ pub fn map(s: &Ga4Settings, ev: &Event<'_>) -> Mapped {
         Ok(e) => e,
         Err(r) => return Mapped::invalid(r),
     };
-    let props = user_properties(msg.context().traits());
+    let traits = msg.field("context").and_then(|c| c.get("traits"));
+    let props = user_properties(traits.and_then(AnyJson::as_object));
     Mapped::one(super::wire::payload(client, user, props.as_ref(), &e))
 }
 
 /// The GA4 event for one Segment event.
 pub fn ga4_event<'a>(s: &'a Ga4Settings, ev: &Event<'a>) -> Result<Ga4Event<'a>, String> {
     let msg = ev.message();
-    let props = ev.props();
+    let props = ev.props_any();
     let mut p = Params::default();
     let name: Cow<'a, str> = match ev.call() {
         CallType::Page => {
-            let ctx_page = msg.context().page();
+            let ctx_page = msg
+                .field("context")
+                .and_then(|c| c.get("page"))
+                .and_then(AnyJson::as_object);
             let pick = |k: &str| {
                 props
                     .get(k)
                     .filter(|v| v.is_string())
-                    .or_else(|| ctx_page.and_then(|c| c.get(k)))
+                    .or_else(|| ctx_page?.get(k))
             };
             p.text("page_location", pick("url"));
             p.text("page_referrer", pick("referrer"));
             p.text("page_title", pick("title"));
-            if let Some(n) = msg.get("name") {
-                p.text("page_name", Some(n));
-            }
-            if let Some(c) = msg.get("category") {
-                p.text("page_category", Some(c));
-            }
+            p.text("page_name", msg.field("name"));
+            p.text("page_category", msg.field("category"));
             Cow::Borrowed("page_view")
         }
         CallType::Screen => {
-            p.text("screen_name", msg.get("name"));
+            p.text("screen_name", msg.field("name"));
             p.rest(props);
             Cow::Borrowed("screen")
         }
         CallType::Group => {
-            p.text("group_id", msg.get("groupId"));
+            p.text("group_id", msg.field("groupId"));
             Cow::Borrowed("join_group")
         }
         _ => match ev.spec() {
@@ -588,18 +586,18 @@ fn value_and_currency<'a>(
     }
 }
 
-fn currency(props: &Map<String, Value>) -> Option<&str> {
-    props.get("currency").and_then(Value::as_str)
+fn currency(props: AnyObj<'_>) -> Option<&str> {
+    props.get("currency").and_then(AnyJson::as_str)
 }
 
-fn num(props: &Map<String, Value>, k: &str) -> Option<f64> {
-    props.get(k).and_then(lenient_f64)
+fn num(props: AnyObj<'_>, k: &str) -> Option<f64> {
+    props.get(k).and_then(AnyJson::lenient_f64)
 }
 
 /// A single product at the root of the properties: items = [it], value = price × quantity.
 fn single_item<'a>(
     s: &'a Ga4Settings,
-    props: &'a Map<String, Value>,
+    props: AnyObj<'a>,
     p: &mut Params<'a>,
 ) -> Result<(), String> {
     let it = item(props, "properties")?;
@@ -684,7 +682,7 @@ fn order<'a>(s: &'a Ga4Settings, p: &mut Params<'a>, o: Order<'a>) -> Result<Cow
 }
 
 /// `products`, when there are any, as `items` (any GA4 event may carry items).
-fn products_as_items<'a>(props: &'a Map<String, Value>, p: &mut Params<'a>) -> Result<(), String> {
+fn products_as_items<'a>(props: AnyObj<'a>, p: &mut Params<'a>) -> Result<(), String> {
     let items = items_from_products(props)?;
     if !items.is_empty() {
         p.put("items", Param::Items(items));
@@ -694,7 +692,7 @@ fn products_as_items<'a>(props: &'a Map<String, Value>, p: &mut Params<'a>) -> R
 
 fn track_event<'a>(
     s: &'a Ga4Settings,
-    props: &'a Map<String, Value>,
+    props: AnyObj<'a>,
     p: &mut Params<'a>,
     name: &'a str,
 ) -> Result<Cow<'a, str>, String> {

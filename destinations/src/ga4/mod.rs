@@ -169,6 +169,7 @@ impl Destination for Ga4 {
         // `filtered` with GA4's own reason rather than a generic one.
         DestinationInfo::new("Google Analytics 4", "ga4")
             .families(Family::ALL)
+            .reads_tree()
             .batch(BatchLimits {
                 events: MAX_EVENTS,
                 bytes: MAX_BYTES,

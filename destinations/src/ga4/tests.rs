@@ -293,6 +293,41 @@ fn params_are_capped_at_25_and_scalar() {
 }
 
 #[test]
+fn capped_params_and_user_properties_are_chosen_in_key_order_whatever_the_line_order() {
+    // keys written in reverse: a parsed line (tree) keeps that order, a serde_json map sorts;
+    // which 25 are kept must not depend on which of the two the message is
+    let entries = |prefix: &str| {
+        (0..40)
+            .rev()
+            .map(|i| format!("\"{prefix}{i:02}\":{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let line = format!(
+        r#"{{"type":"track","event":"Thing Happened","messageId":"m","anonymousId":"a","timestamp":"2026-01-09T08:30:00.250Z","properties":{{{}}},"context":{{"traits":{{{}}}}}}}"#,
+        entries("p"),
+        entries("t")
+    );
+    let parsed = destination_kit::Message::from_slice(line.as_bytes()).expect("a message");
+    assert!(parsed.tree().is_some(), "read through the tree");
+    let ev = destination_kit::Event::new(&parsed, None, parsed.event_time().expect("a time"));
+    let p = payloads(Ga4.map(&settings(), &ev));
+    let body = show(&Ga4.request(&settings(), &p[0].route, &p))["body"].clone();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let want = |prefix: &str| {
+        (0..25)
+            .map(|i| format!("{prefix}{i:02}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&body["events"][0]["params"]), want("p"));
+    assert_eq!(keys(&body["user_properties"]), want("t"));
+    assert_eq!(body["user_properties"]["t07"], json!({"value": 7}));
+    // and the same as the message built from a value
+    let built: Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(request_for(&settings(), built)["body"], body);
+}
+
+#[test]
 fn one_request_per_user_with_merged_user_properties() {
     let s = settings();
     let mut a = track("Product Viewed", "m1", json!({"product_id": "p1"}));
