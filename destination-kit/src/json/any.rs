@@ -180,6 +180,29 @@ impl Serialize for AnyObj<'_> {
     }
 }
 
+/// An object going into a payload as the event had it: its text copied from the line when
+/// [`Obj::verbatim`] allows (no whitespace, escapes or floats written otherwise in it), else
+/// written entry by entry; a serde_json map as serde_json writes it. The bytes are the same
+/// either way, but a copy is cheaper.
+///
+/// Meant for [`Payload::json`](crate::Payload::json): the text is handed over the way serde_json
+/// hands over its `RawValue`, so destination-kit's writer and serde_json write it as JSON; other
+/// formats would see `RawValue`'s one-field struct (serialise the [`AnyObj`] itself for them).
+#[derive(Debug, Clone, Copy)]
+pub struct PassThrough<'a>(pub AnyObj<'a>);
+
+impl Serialize for PassThrough<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            AnyObj::Tree(o) => match o.verbatim() {
+                Some(text) => text.serialize(s),
+                None => o.serialize(s),
+            },
+            AnyObj::Map(m) => m.serialize(s),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

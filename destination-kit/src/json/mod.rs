@@ -30,8 +30,8 @@ use std::fmt;
 
 pub mod any;
 pub mod write;
-pub use any::{AnyJson, AnyObj};
-pub use write::to_vec;
+pub use any::{AnyJson, AnyObj, PassThrough};
+pub use write::{Verbatim, to_vec};
 
 /// serde_json's nesting limit, kept.
 pub const MAX_DEPTH: usize = 128;
@@ -75,7 +75,9 @@ const OBJ: u8 = 8;
 /// first four bytes (high 32 bits, zero-padded), so a key lookup rejects most keys without
 /// reading the buffer; `plain` when it holds no byte JSON must escape (it came from the line
 /// without escapes); as an object's key, `w` the nodes its value takes when that fits (else 0),
-/// so a lookup steps from key to key.. A number: `x` its bits.
+/// so a lookup steps from key to key. A number: `x` its bits; a float parsed from text also
+/// its text's offset in `n` and length in `w` (0 when unknown), so [`Json::verbatim`] can
+/// tell whether the writer would write it the same.
 ///
 /// An array or object: `n` the nodes of its subtree after itself (an object's entries are a key
 /// node and the value's nodes). An array's `x` is its length. An object's `w` is its entry count
@@ -186,6 +188,18 @@ fn end_container(nodes: &mut [Node], at: usize, count: usize, filter: Option<u64
 pub struct Doc {
     nodes: Vec<Node>,
     buf: Vec<u8>,
+    /// Every array and object parsed from text, in node order: where its text is in the line,
+    /// and whether that text has no whitespace or escapes in it (see [`Json::verbatim`]).
+    spans: Vec<Span>,
+}
+
+/// An array's or object's text in the line.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    node: u32,
+    start: u32,
+    /// One past its closing bracket; 0 when its text has whitespace or an escape.
+    end: u32,
 }
 
 impl fmt::Debug for Doc {
@@ -215,6 +229,7 @@ impl Doc {
         let mut doc = Doc {
             nodes: Vec::new(),
             buf: Vec::new(),
+            spans: Vec::new(),
         };
         doc.push_serde(v);
         doc
@@ -299,6 +314,37 @@ struct Frame {
     filter: u64,
     /// Keys seen in this object, as bits of a short hash.
     seen: [u64; 4],
+    /// Its entry in the spans.
+    span: u32,
+    /// The parser's `odd` count when it opened.
+    odd: u32,
+}
+
+/// Whether the float `node` (parsed from text) reads in the line exactly as the writer writes
+/// it.
+fn float_written_as_read(node: Node, buf: &[u8]) -> bool {
+    if node.w == 0 {
+        return false;
+    }
+    let mut out = [0u8; 40];
+    let mut w = &mut out[..];
+    if serde_json::to_writer(&mut w, &f64::from_bits(node.x)).is_err() {
+        return false;
+    }
+    let len = 40 - w.len();
+    buf.get(node.n as usize..node.n as usize + node.w as usize) == Some(&out[..len])
+}
+
+/// A float node read from `len` bytes of text at `offset`.
+#[inline]
+fn float_node(f: f64, offset: usize, len: usize) -> Node {
+    Node {
+        tag: F64,
+        plain: false,
+        w: u16::try_from(len).unwrap_or(0),
+        n: offset as u32,
+        x: f.to_bits(),
+    }
 }
 
 struct Parser<'a> {
@@ -306,6 +352,10 @@ struct Parser<'a> {
     pos: usize,
     nodes: Vec<Node>,
     buf: Vec<u8>,
+    spans: Vec<Span>,
+    /// Whitespace bytes skipped and escaped strings read so far: a container whose text has
+    /// neither leaves it unchanged between its brackets.
+    odd: u32,
 }
 
 /// The high bit of each byte of the word (read little-endian) that is below 0x20, a `"` or a
@@ -352,6 +402,8 @@ impl<'a> Parser<'a> {
             pos: 0,
             nodes: Vec::new(),
             buf: Vec::new(),
+            spans: Vec::new(),
+            odd: 0,
         }
     }
 
@@ -367,6 +419,8 @@ impl<'a> Parser<'a> {
         self.buf = Vec::with_capacity(self.src.len() + 16);
         self.buf.extend_from_slice(self.src);
         self.nodes = Vec::with_capacity(self.src.len() / 12 + 4);
+        // a container every ~60 bytes in Segment events; growing from empty cost 4 allocations
+        self.spans = Vec::with_capacity(self.src.len() / 48 + 4);
         let mut stack: Vec<Frame> = Vec::with_capacity(16);
         'value: loop {
             self.skip_ws();
@@ -382,6 +436,12 @@ impl<'a> Parser<'a> {
                     let at = self.nodes.len() as u32;
                     self.nodes
                         .push(Node::new(if object { OBJ } else { ARR }, 0, 0));
+                    let span = self.spans.len() as u32;
+                    self.spans.push(Span {
+                        node: at,
+                        start: start as u32,
+                        end: 0,
+                    });
                     stack.push(Frame {
                         at,
                         count: 0,
@@ -389,13 +449,17 @@ impl<'a> Parser<'a> {
                         key: 0,
                         filter: 0,
                         seen: [0; 4],
+                        span,
+                        odd: self.odd,
                     });
                     self.skip_ws();
                     let close = if object { b'}' } else { b']' };
                     if self.src.get(self.pos) == Some(&close) {
                         self.pos += 1;
                         // empty: falls through to "a value ended"
-                        stack.pop();
+                        if let Some(f) = stack.pop() {
+                            self.end_span(&f);
+                        }
                     } else if object {
                         self.key(stack.last_mut().expect("pushed"))?;
                         continue 'value;
@@ -422,6 +486,7 @@ impl<'a> Parser<'a> {
                     return Ok(Doc {
                         nodes: self.nodes,
                         buf: self.buf,
+                        spans: self.spans,
                     });
                 };
                 frame.count += 1;
@@ -447,7 +512,9 @@ impl<'a> Parser<'a> {
                         if frame.object && frame.count > SMALL_OBJECT {
                             self.large_object_keys_are_unique(at)?;
                         }
-                        stack.pop();
+                        if let Some(f) = stack.pop() {
+                            self.end_span(&f);
+                        }
                     }
                     _ => return Err(Stop::Invalid("expected `,` or a closing bracket", self.pos)),
                 }
@@ -476,6 +543,16 @@ impl<'a> Parser<'a> {
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.src.get(self.pos) {
             self.pos += 1;
+            self.odd = self.odd.wrapping_add(1);
+        }
+    }
+
+    /// The container of `frame` closed just before `pos`: its text ends there, and is
+    /// verbatim-able when nothing odd was read since it opened.
+    #[inline]
+    fn end_span(&mut self, frame: &Frame) {
+        if self.odd == frame.odd {
+            self.spans[frame.span as usize].end = self.pos as u32;
         }
     }
 
@@ -561,6 +638,7 @@ impl<'a> Parser<'a> {
     /// The rest of a string with escapes, from the first `\` at `i`: unescaped onto the end of
     /// the buffer.
     fn escaped_string(&mut self, open: usize, mut i: usize) -> Result<(), Stop> {
+        self.odd = self.odd.wrapping_add(1);
         let src = self.src;
         let start = self.buf.len();
         self.buf.extend_from_slice(&src[open + 1..i]);
@@ -713,7 +791,7 @@ impl<'a> Parser<'a> {
                     Node::new(U64, 0, v)
                 } else if v == 0 || v > 1 << 63 {
                     // serde_json: `-0` and integers below i64::MIN are floats
-                    Node::new(F64, 0, (-(v as f64)).to_bits())
+                    float_node(-(v as f64), start, i - start)
                 } else {
                     Node::new(I64, 0, (v as i64).wrapping_neg() as u64)
                 };
@@ -730,7 +808,7 @@ impl<'a> Parser<'a> {
         if !f.is_finite() {
             return Err(Stop::Invalid("number out of range", start));
         }
-        self.nodes.push(Node::new(F64, 0, f.to_bits()));
+        self.nodes.push(float_node(f, start, i - start));
         Ok(())
     }
 }
@@ -845,6 +923,49 @@ impl<'a> Json<'a> {
     pub fn get(self, key: &str) -> Option<Json<'a>> {
         self.as_object()?.get(key)
     }
+    /// This array's or object's text in the line, when it is exactly what
+    /// [`to_vec`](write::to_vec) (and serde_json) would write for it: parsed from text, with no
+    /// whitespace and no escapes inside, and every float in it written as the writer writes it
+    /// (the shortest text that reads back the same: `1.5`, not `1.50` or `15e-1`). Writing it
+    /// is then a copy; `None` for anything else, which is written value by value.
+    ///
+    /// ```
+    /// use destination_kit::json::Doc;
+    /// let doc = Doc::parse(br#"{"a":{"p":1.5,"q":[1,"x"]},"b":{"p":1.50},"c":{ "p":1 }}"#).unwrap();
+    /// let v = |k: &str| doc.root().get(k).unwrap().verbatim().map(|t| t.as_str().to_owned());
+    /// assert_eq!(v("a").as_deref(), Some(r#"{"p":1.5,"q":[1,"x"]}"#));
+    /// assert_eq!(v("b"), None); // serde_json writes 1.5
+    /// assert_eq!(v("c"), None); // whitespace
+    /// ```
+    pub fn verbatim(self) -> Option<Verbatim<'a>> {
+        let n = self.node();
+        if n.tag != OBJ && n.tag != ARR {
+            return None;
+        }
+        let doc = self.doc;
+        let i = doc
+            .spans
+            .binary_search_by_key(&(self.at as u32), |s| s.node)
+            .ok()?;
+        let span = doc.spans[i];
+        if span.end == 0 {
+            return None;
+        }
+        let inside = &doc.nodes[self.at + 1..self.at + 1 + n.n as usize];
+        if !inside
+            .iter()
+            .all(|v| v.tag != F64 || float_written_as_read(*v, &doc.buf))
+        {
+            return None;
+        }
+        let bytes = &doc.buf[span.start as usize..span.end as usize];
+        // SAFETY: the span is a slice of the line (checked to be UTF-8 before parsing) from an
+        // opening ASCII bracket to just after its closing one: both ends are character
+        // boundaries.
+        Some(Verbatim::new_unchecked(unsafe {
+            std::str::from_utf8_unchecked(bytes)
+        }))
+    }
     /// A serde_json copy (for code that still takes one).
     pub fn to_serde(self) -> serde_json::Value {
         use serde_json::Value as V;
@@ -922,6 +1043,10 @@ impl<'a> Obj<'a> {
             i = next_entry(nodes, i);
         }
         None
+    }
+    /// Its text in the line, when writing it would give exactly that (see [`Json::verbatim`]).
+    pub fn verbatim(self) -> Option<Verbatim<'a>> {
+        self.0.verbatim()
     }
     /// Its entries (a document's keys do not repeat).
     pub fn raw_len(self) -> usize {
@@ -1053,6 +1178,27 @@ mod tests {
         })
     }
 
+    /// Every array and object in `v`, itself included.
+    fn containers(v: Json<'_>) -> Vec<Json<'_>> {
+        let mut out = Vec::new();
+        match v.kind() {
+            Kind::Array => {
+                out.push(v);
+                for e in v.as_array().unwrap().iter() {
+                    out.extend(containers(e));
+                }
+            }
+            Kind::Object => {
+                out.push(v);
+                for (_, e) in v.as_object().unwrap().iter() {
+                    out.extend(containers(e));
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
     /// serde_json's reading of `text`, or `None` when it refuses it.
     fn serde_reads(text: &[u8]) -> Option<serde_json::Value> {
         serde_json::from_slice(text).ok()
@@ -1068,6 +1214,45 @@ mod tests {
             let back: serde_json::Value = serde_json::from_str(&serde_json::to_string(&doc.root()).unwrap()).unwrap();
             prop_assert_eq!(&back, &v);
             prop_assert_eq!(Doc::from_serde(&v).root().to_serde(), v);
+        }
+
+        /// Every array and object that offers its text verbatim offers exactly the bytes the
+        /// writer writes for it; compact text without escapes offers it at the root.
+        #[test]
+        fn verbatim_text_is_what_the_writer_writes(v in arb_json(), pretty in any::<bool>()) {
+            let text = if pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap();
+            let doc = Doc::parse(text.as_bytes()).unwrap();
+            let mut offered = 0;
+            for c in containers(doc.root()) {
+                if let Some(t) = c.verbatim() {
+                    offered += 1;
+                    prop_assert_eq!(t.as_str().as_bytes(), &to_vec(&c).unwrap()[..]);
+                    prop_assert_eq!(to_vec(&t).unwrap(), to_vec(&c).unwrap());
+                }
+            }
+            let compact_plain = !pretty && !text.contains('\\');
+            if compact_plain && matches!(v, serde_json::Value::Array(_) | serde_json::Value::Object(_)) {
+                prop_assert!(doc.root().verbatim().is_some(), "{}", text);
+                prop_assert!(offered > 0);
+            }
+            if pretty && text.contains('\n') {
+                prop_assert!(doc.root().verbatim().is_none());
+            }
+        }
+
+        /// A float spelled otherwise than the writer spells it (`1.50`, `15e-1`, `-0`, an
+        /// integer past u64) makes its containers write value by value.
+        #[test]
+        fn verbatim_only_when_every_number_is_spelled_as_written(
+            nums in prop::collection::vec(r"-?(0|[1-9][0-9]{0,22})(\.[0-9]{1,20})?([eE][+-]?[0-9]{1,3})?", 1..4)
+        ) {
+            let text = format!(r#"{{"a":[{}],"b":"x"}}"#, nums.join(","));
+            let Ok(doc) = Doc::parse(text.as_bytes()) else { return Ok(()) }; // out of range
+            let a = doc.root().get("a").unwrap();
+            let written = to_vec(&a).unwrap();
+            let same = written == format!("[{}]", nums.join(",")).into_bytes();
+            prop_assert_eq!(a.verbatim().is_some(), same, "{}", text);
+            prop_assert_eq!(doc.root().verbatim().is_some(), same);
         }
 
         /// Repeated keys: the last value wins, for lookups, iteration and writing, as in serde_json.

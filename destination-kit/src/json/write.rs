@@ -19,6 +19,36 @@ use serde::ser::{self, Impossible, Serialize};
 /// newtype struct: every other serializer sees the string itself).
 pub(super) const PLAIN: &str = "$destination_kit::json::Plain";
 
+/// The name under which serde_json writes its `RawValue` (a struct with one field of this name,
+/// whose string value is written verbatim); this writer does the same.
+pub(crate) const RAW_VALUE: &str = "$serde_json::private::RawValue";
+
+/// JSON text written as it is, by [`to_vec`] and by serde_json's serializers, the way serde_json
+/// writes its own `RawValue` (other formats see a one-field struct, as with `RawValue`). Made
+/// only from text known to be the writer's own output for a value ([`Json::verbatim`](super::Json::verbatim)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verbatim<'a>(&'a str);
+
+impl<'a> Verbatim<'a> {
+    /// `text`, which the caller knows to be valid compact JSON.
+    pub(crate) fn new_unchecked(text: &'a str) -> Verbatim<'a> {
+        Verbatim(text)
+    }
+    /// The text.
+    pub fn as_str(self) -> &'a str {
+        self.0
+    }
+}
+
+impl Serialize for Verbatim<'_> {
+    fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use ser::SerializeStruct;
+        let mut st = s.serialize_struct(RAW_VALUE, 1)?;
+        st.serialize_field(RAW_VALUE, self.0)?;
+        st.end()
+    }
+}
+
 /// The error type (serde_json's, so messages read the same).
 pub type Error = serde_json::Error;
 
@@ -103,16 +133,6 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 /// its own output as valid. If a serde_json release ever changed that name, the body would come
 /// out as a one-key object, which every payload test (and the one below) would catch.
 pub(crate) fn into_raw_value(text: &str) -> Result<Box<serde_json::value::RawValue>, Error> {
-    struct Verbatim<'a>(&'a str);
-    impl Serialize for Verbatim<'_> {
-        fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            use ser::SerializeStruct;
-            const TOKEN: &str = "$serde_json::private::RawValue";
-            let mut st = s.serialize_struct(TOKEN, 1)?;
-            st.serialize_field(TOKEN, self.0)?;
-            st.end()
-        }
-    }
     serde_json::value::to_raw_value(&Verbatim(text))
 }
 
@@ -257,6 +277,7 @@ impl<'a, 'o> ser::Serializer for &'a mut Writer<'o> {
             w: self,
             first: true,
             close: b"]",
+            raw: false,
         })
     }
     fn serialize_tuple(self, len: usize) -> Result<Compound<'a, 'o>, Error> {
@@ -283,6 +304,7 @@ impl<'a, 'o> ser::Serializer for &'a mut Writer<'o> {
             w: self,
             first: true,
             close: b"]}",
+            raw: false,
         })
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Compound<'a, 'o>, Error> {
@@ -291,9 +313,19 @@ impl<'a, 'o> ser::Serializer for &'a mut Writer<'o> {
             w: self,
             first: true,
             close: b"}",
+            raw: false,
         })
     }
-    fn serialize_struct(self, _: &'static str, len: usize) -> Result<Compound<'a, 'o>, Error> {
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Compound<'a, 'o>, Error> {
+        if name == RAW_VALUE {
+            // serde_json's `RawValue` (or a `Verbatim`): its one field's text, as it is
+            return Ok(Compound {
+                w: self,
+                first: true,
+                close: b"",
+                raw: true,
+            });
+        }
         self.serialize_map(Some(len))
     }
     fn serialize_struct_variant(
@@ -310,6 +342,7 @@ impl<'a, 'o> ser::Serializer for &'a mut Writer<'o> {
             w: self,
             first: true,
             close: b"}}",
+            raw: false,
         })
     }
 }
@@ -319,6 +352,8 @@ pub(crate) struct Compound<'a, 'o> {
     w: &'a mut Writer<'o>,
     first: bool,
     close: &'static [u8],
+    /// serde_json's `RawValue` struct: its field is written verbatim.
+    raw: bool,
 }
 
 impl Compound<'_, '_> {
@@ -414,6 +449,9 @@ impl ser::SerializeStruct for Compound<'_, '_> {
         key: &'static str,
         v: &T,
     ) -> Result<(), Error> {
+        if self.raw {
+            return v.serialize(VerbatimStr(self.w.out));
+        }
         self.comma();
         write_str(self.w.out, key);
         self.w.out.push(b':');
@@ -463,6 +501,9 @@ struct KeyStr<'o>(&'o mut Vec<u8>);
 
 /// Writes the plain string of a [`Doc`](super::Doc) as it is.
 struct PlainStr<'o>(&'o mut Vec<u8>);
+
+/// Writes the text of a `RawValue` (or a [`Verbatim`]) as it is.
+struct VerbatimStr<'o>(&'o mut Vec<u8>);
 
 macro_rules! only_strings {
     ($ty:ident, $str:expr, $newtype:expr) => {
@@ -623,10 +664,46 @@ fn plain_newtype<T: Serialize + ?Sized>(
 
 only_strings!(KeyStr, write_str, key_newtype);
 only_strings!(PlainStr, write_plain, plain_newtype);
+only_strings!(VerbatimStr, write_verbatim, plain_newtype);
+
+/// JSON text known to be valid, as it is.
+fn write_verbatim(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(s.as_bytes());
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_values_are_written_verbatim_as_serde_json_writes_them() {
+        use serde_json::value::RawValue;
+        #[derive(serde::Serialize)]
+        struct Holder<'a> {
+            first: &'a RawValue,
+            second: Box<RawValue>,
+            after: u8,
+        }
+        let first = RawValue::from_string(r#"{"z":[1,2.5,"\n"],"a":null}"#.into()).unwrap();
+        let h = Holder {
+            first: &first,
+            second: RawValue::from_string("[true]".into()).unwrap(),
+            after: 7,
+        };
+        let ours = to_vec(&h).unwrap();
+        assert_eq!(ours, serde_json::to_vec(&h).unwrap());
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            r#"{"first":{"z":[1,2.5,"\n"],"a":null},"second":[true],"after":7}"#
+        );
+        let v = Verbatim::new_unchecked(r#"{"k":1}"#);
+        assert_eq!(to_vec(&[v, v]).unwrap(), br#"[{"k":1},{"k":1}]"#);
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"k":1}"#);
+        assert_eq!(
+            serde_json::to_value(v).unwrap(),
+            serde_json::json!({"k": 1})
+        );
+    }
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! answer is an index into the batch.
 
 use super::settings::AmplitudeSettings;
-use destination_kit::json::{AnyJson, AnyObj};
+use destination_kit::json::{AnyJson, AnyObj, PassThrough};
 use destination_kit::spec::{Ecommerce, SpecEvent};
 use destination_kit::{CallType, Event, Mapped, Payload};
 use serde::Serialize;
@@ -52,10 +52,10 @@ pub enum UserProps<'a> {
 impl Serialize for UserProps<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
-            UserProps::Plain(m) => m.serialize(s),
+            UserProps::Plain(m) => PassThrough(*m).serialize(s),
             UserProps::Set(m) => {
                 let mut o = s.serialize_map(Some(1))?;
-                o.serialize_entry("$set", m)?;
+                o.serialize_entry("$set", &PassThrough(*m))?;
                 o.end()
             }
             UserProps::SetOne(k, v) => {
@@ -94,8 +94,11 @@ pub struct AmpEvent<'a> {
     pub time: i64,
     /// Dedup key: messageId (`{messageId}-{n}` for product events).
     pub insert_id: Cow<'a, str>,
-    /// Event properties.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Event properties (copied from the line when the tree allows: [`PassThrough`]).
+    #[serde(
+        serialize_with = "pass_through",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub event_properties: Option<AnyObj<'a>>,
     /// User properties.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,6 +173,13 @@ pub struct AmpEvent<'a> {
     /// `context.library` as `name/version`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub library: Option<String>,
+}
+
+fn pass_through<S: Serializer>(o: &Option<AnyObj<'_>>, s: S) -> Result<S::Ok, S::Error> {
+    match o {
+        Some(o) => PassThrough(*o).serialize(s),
+        None => s.serialize_none(),
+    }
 }
 
 /// One Group Identify identification.
