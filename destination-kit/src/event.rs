@@ -103,9 +103,11 @@ pub struct Message {
 
 #[derive(Clone)]
 enum Repr {
-    /// Parsed from text: the tree, and its serde_json copy once something asked for it.
+    /// Parsed from text: the tree, where its most read top-level fields are, and its serde_json
+    /// copy once something asked for it.
     Parsed {
         doc: crate::json::Doc,
+        top: TopIndex,
         serde: std::sync::OnceLock<Map<String, Value>>,
     },
     /// Built in code, changed, or parsed the exact way (deep or malformed lines).
@@ -119,15 +121,94 @@ impl PartialEq for Message {
     }
 }
 
+/// The top-level fields read most (by validation, the accessors and the destinations' `map`),
+/// in [`TopIndex`] order: a parsed message finds them in one walk over its object instead of one
+/// walk per read.
+const TOP_FIELDS: [&str; 19] = [
+    "type",
+    "messageId",
+    "userId",
+    "anonymousId",
+    "event",
+    "name",
+    "category",
+    "groupId",
+    "previousId",
+    "timestamp",
+    "originalTimestamp",
+    "sentAt",
+    "receivedAt",
+    "properties",
+    "context",
+    "traits",
+    "integrations",
+    "version",
+    "channel",
+];
+
+/// A field's place in [`TOP_FIELDS`] (a `match`, so asking costs a length switch, not a walk).
+fn top_slot(key: &str) -> Option<usize> {
+    Some(match key {
+        "type" => 0,
+        "messageId" => 1,
+        "userId" => 2,
+        "anonymousId" => 3,
+        "event" => 4,
+        "name" => 5,
+        "category" => 6,
+        "groupId" => 7,
+        "previousId" => 8,
+        "timestamp" => 9,
+        "originalTimestamp" => 10,
+        "sentAt" => 11,
+        "receivedAt" => 12,
+        "properties" => 13,
+        "context" => 14,
+        "traits" => 15,
+        "integrations" => 16,
+        "version" => 17,
+        "channel" => 18,
+        _ => return None,
+    })
+}
+
+/// Where each of [`TOP_FIELDS`] is in a parsed message's tree.
+#[derive(Clone, Copy)]
+struct TopIndex([crate::json::Pos; TOP_FIELDS.len()]);
+
+impl TopIndex {
+    fn of(doc: &crate::json::Doc) -> TopIndex {
+        let mut at = [crate::json::Pos::NONE; TOP_FIELDS.len()];
+        if let Some(root) = doc.root().as_object() {
+            for (key, value) in root.iter() {
+                if let Some(slot) = top_slot(key) {
+                    at[slot] = value.pos();
+                }
+            }
+        }
+        TopIndex(at)
+    }
+
+    /// The field `key` of `doc`: found in the index when it is one of [`TOP_FIELDS`], else
+    /// looked up.
+    fn get<'a>(&self, doc: &'a crate::json::Doc, key: &str) -> Option<crate::json::Json<'a>> {
+        match top_slot(key) {
+            Some(slot) => doc.at(self.0[slot]),
+            None => doc.root().get(key),
+        }
+    }
+}
+
 /// A message line as a tree when it is an object of a known call; `None` sends the caller to
 /// the exact parse (which also gives every error, in serde_json's words).
-fn parse_tree(bytes: &[u8]) -> Option<(CallType, crate::json::Doc)> {
+fn parse_tree(bytes: &[u8]) -> Option<(CallType, crate::json::Doc, TopIndex)> {
     if trim_ascii(bytes).first() != Some(&b'{') {
         return None;
     }
     let doc = crate::json::Doc::parse(bytes).ok()?;
-    let call = CallType::parse(doc.root().get("type")?.as_str()?)?;
-    Some((call, doc))
+    let top = TopIndex::of(&doc);
+    let call = CallType::parse(top.get(&doc, "type")?.as_str()?)?;
+    Some((call, doc, top))
 }
 
 impl fmt::Debug for Message {
@@ -174,8 +255,8 @@ impl Message {
 
     /// [`Message::from_slice`], into a tree only when `tree`.
     pub(crate) fn from_slice_as(bytes: &[u8], tree: bool) -> Result<Message, ParseError> {
-        if let Some((call, doc)) = tree.then(|| parse_tree(bytes)).flatten() {
-            return Ok(Message::parsed(call, doc));
+        if let Some((call, doc, top)) = tree.then(|| parse_tree(bytes)).flatten() {
+            return Ok(Message::parsed(call, doc, top));
         }
         let value = parse_json(bytes)?;
         Message::from_value(value)
@@ -226,11 +307,12 @@ impl Message {
         })
     }
 
-    fn parsed(call: CallType, doc: crate::json::Doc) -> Message {
+    fn parsed(call: CallType, doc: crate::json::Doc, top: TopIndex) -> Message {
         Message {
             call,
             repr: Repr::Parsed {
                 doc,
+                top,
                 serde: std::sync::OnceLock::new(),
             },
         }
@@ -240,7 +322,7 @@ impl Message {
     fn fields_ref(&self) -> &Map<String, Value> {
         match &self.repr {
             Repr::Built(m) => m,
-            Repr::Parsed { doc, serde } => serde.get_or_init(|| match doc.root().to_serde() {
+            Repr::Parsed { doc, serde, .. } => serde.get_or_init(|| match doc.root().to_serde() {
                 Value::Object(m) => m,
                 _ => Map::new(),
             }),
@@ -263,8 +345,16 @@ impl Message {
     /// copy is built for it).
     fn top_str(&self, key: &str) -> Option<&str> {
         match &self.repr {
-            Repr::Parsed { doc, .. } => doc.root().get(key)?.as_str(),
+            Repr::Parsed { doc, top, .. } => top.get(doc, key)?.as_str(),
             Repr::Built(m) => str_field(m, key),
+        }
+    }
+
+    /// A top-level field of the message's tree (`None` without a tree, or without the field).
+    pub(crate) fn tree_field(&self, key: &str) -> Option<crate::json::Json<'_>> {
+        match &self.repr {
+            Repr::Parsed { doc, top, .. } => top.get(doc, key),
+            Repr::Built(_) => None,
         }
     }
 
@@ -318,7 +408,7 @@ impl Message {
     /// serde_json copy is built), else its serde_json map. See [`crate::json::any`].
     pub fn field(&self, key: &str) -> Option<crate::json::AnyJson<'_>> {
         match &self.repr {
-            Repr::Parsed { doc, .. } => doc.root().get(key).map(crate::json::AnyJson::Tree),
+            Repr::Parsed { doc, top, .. } => top.get(doc, key).map(crate::json::AnyJson::Tree),
             Repr::Built(m) => m.get(key).map(crate::json::AnyJson::Serde),
         }
     }
@@ -436,8 +526,8 @@ impl Message {
     /// (its display name, e.g. `"Amplitude"`): the destination's own key wins, else `All`,
     /// else enabled. A non-boolean value (an options object) means enabled.
     pub fn enabled_for(&self, name: &str) -> bool {
-        if let Some(t) = self.tree() {
-            let Some(i) = t.get("integrations").and_then(|v| v.as_object()) else {
+        if self.tree().is_some() {
+            let Some(i) = self.tree_field("integrations").and_then(|v| v.as_object()) else {
                 return true;
             };
             let flag = |v: crate::json::Json<'_>| v.as_bool().unwrap_or(true);
@@ -757,8 +847,8 @@ impl Message {
     /// no rule (no serde_json copy is built); any doubt runs the rules on the copy, which gives
     /// the exact errors.
     fn validate_shape_fast(&self, errs: &mut Vec<FieldError>) {
-        if let Some(t) = self.tree()
-            && tree_shape_is_clean(self.call, t)
+        if let Repr::Parsed { doc, top, .. } = &self.repr
+            && tree_shape_is_clean(self.call, TreeTop::of(doc, top))
         {
             return;
         }
@@ -963,9 +1053,8 @@ const CONTEXT_OBJECTS: [&str; 12] = [
     "userAgentData",
 ];
 
-/// The top-level fields [`tree_shape_is_clean`] reads, found in one walk over the message's
-/// entries (one lookup each walked the object up to each key).
-#[derive(Default)]
+/// The top-level fields [`tree_shape_is_clean`] reads, from the message's [`TopIndex`] (found
+/// in the one walk made when it was parsed).
 struct TreeTop<'a> {
     user_id: Option<crate::json::Json<'a>>,
     anonymous_id: Option<crate::json::Json<'a>>,
@@ -983,39 +1072,36 @@ struct TreeTop<'a> {
 }
 
 impl<'a> TreeTop<'a> {
-    fn of(t: crate::json::Obj<'a>) -> TreeTop<'a> {
-        let mut f = TreeTop::default();
-        for (k, v) in t.iter() {
-            let slot = match k {
-                "userId" => &mut f.user_id,
-                "anonymousId" => &mut f.anonymous_id,
-                "messageId" => &mut f.message_id,
-                "timestamp" => &mut f.times[0],
-                "originalTimestamp" => &mut f.times[1],
-                "sentAt" => &mut f.times[2],
-                "receivedAt" => &mut f.times[3],
-                "context" => &mut f.context,
-                "integrations" => &mut f.integrations,
-                "properties" => &mut f.properties,
-                "traits" => &mut f.traits,
-                "event" => &mut f.event,
-                "groupId" => &mut f.group_id,
-                "previousId" => &mut f.previous_id,
-                "name" => &mut f.name,
-                "category" => &mut f.category,
-                _ => continue,
-            };
-            *slot = Some(v);
+    fn of(doc: &'a crate::json::Doc, top: &TopIndex) -> TreeTop<'a> {
+        let f = |key: &str| top.get(doc, key);
+        TreeTop {
+            user_id: f("userId"),
+            anonymous_id: f("anonymousId"),
+            message_id: f("messageId"),
+            times: [
+                f("timestamp"),
+                f("originalTimestamp"),
+                f("sentAt"),
+                f("receivedAt"),
+            ],
+            context: f("context"),
+            integrations: f("integrations"),
+            properties: f("properties"),
+            traits: f("traits"),
+            event: f("event"),
+            group_id: f("groupId"),
+            previous_id: f("previousId"),
+            name: f("name"),
+            category: f("category"),
         }
-        f
     }
 }
 
-/// Whether [`Message::validate_shape`] finds nothing wrong with the message whose tree is `t`:
-/// the same rules, answering only "clean" (`true`) or "look closer" (`false`).
-fn tree_shape_is_clean(call: CallType, t: crate::json::Obj<'_>) -> bool {
+/// Whether [`Message::validate_shape`] finds nothing wrong with the parsed message whose
+/// top-level fields are `f`: the same rules, answering only "clean" (`true`) or "look closer"
+/// (`false`).
+fn tree_shape_is_clean(call: CallType, f: TreeTop<'_>) -> bool {
     use crate::json::{Json, Kind as K};
-    let f = TreeTop::of(t);
     let kind = |v: Option<Json<'_>>| v.map(Json::kind);
     let id_like = |v: Option<Json<'_>>| match v {
         Some(v) if v.kind() == K::String => !v.as_str().unwrap_or_default().is_empty(),
@@ -1109,6 +1195,34 @@ fn context_kind_fits(k: &str, v: crate::json::Kind) -> bool {
 /// context key `k` (any value fits a key not named there).
 fn context_value_fits(k: &str, v: &Value) -> bool {
     context_kind_fits(k, crate::json::Kind::of(v))
+}
+
+#[cfg(test)]
+mod top_index_tests {
+    use super::*;
+
+    #[test]
+    fn every_indexed_field_has_its_own_slot_and_reads_as_a_lookup_does() {
+        for (i, k) in TOP_FIELDS.iter().enumerate() {
+            assert_eq!(top_slot(k), Some(i), "{k}");
+        }
+        assert_eq!(top_slot("context.ip"), None);
+        assert_eq!(top_slot("Type"), None);
+        let line = br#"{"channel":"web","type":"track","event":"E","extra":{"a":1},"context":{"ip":"1.2.3.4"},"userId":7}"#;
+        let m = Message::from_slice(line).unwrap();
+        assert!(m.tree().is_some());
+        let built = Message::from_value(serde_json::from_slice(line).unwrap()).unwrap();
+        for key in TOP_FIELDS.iter().copied().chain(["extra", "missing"]) {
+            let (a, b) = (m.field(key), built.field(key));
+            assert_eq!(
+                a.map(|v| serde_json::to_value(v).unwrap()),
+                b.map(|v| serde_json::to_value(v).unwrap()),
+                "{key}"
+            );
+        }
+        assert_eq!(m.event(), Some("E"));
+        assert_eq!(m.user_id(), None, "a number is not a string id");
+    }
 }
 
 #[cfg(test)]
@@ -1800,11 +1914,11 @@ pub(crate) fn parse_line_as(line: usize, bytes: &[u8], tree: bool) -> LineRecord
         return LineRecords::One(None);
     }
     // a message as a tree; envelopes and malformed lines the exact way
-    if let Some((call, doc)) = tree.then(|| parse_tree(bytes)).flatten() {
+    if let Some((call, doc, top)) = tree.then(|| parse_tree(bytes)).flatten() {
         return LineRecords::One(Some(Record {
             line,
             batch_index: None,
-            result: Ok(Message::parsed(call, doc)),
+            result: Ok(Message::parsed(call, doc, top)),
         }));
     }
     match parse_json(bytes) {

@@ -283,6 +283,14 @@ impl Doc {
         Json { doc: self, at: 0 }
     }
 
+    /// The value at `pos` (from [`Json::pos`] on this document), or `None` for [`Pos::NONE`].
+    pub(crate) fn at(&self, pos: Pos) -> Option<Json<'_>> {
+        (pos.0 != 0).then_some(Json {
+            doc: self,
+            at: pos.0 as usize,
+        })
+    }
+
     fn str_at(&self, node: Node) -> &str {
         let bytes = &self.buf[node.range()];
         // SAFETY: the buffer holds the input, checked to be UTF-8 as a whole before parsing, and
@@ -845,6 +853,15 @@ impl Kind {
     }
 }
 
+/// Where a value is in its [`Doc`], to find it again without a lookup (never the root).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pos(u32);
+
+impl Pos {
+    /// No value.
+    pub(crate) const NONE: Pos = Pos(0);
+}
+
 /// A view of one JSON value in a [`Doc`].
 #[derive(Clone, Copy)]
 pub struct Json<'a> {
@@ -855,6 +872,10 @@ pub struct Json<'a> {
 impl<'a> Json<'a> {
     fn node(self) -> Node {
         self.doc.nodes[self.at]
+    }
+    /// Where it is in its document.
+    pub(crate) fn pos(self) -> Pos {
+        Pos(self.at as u32)
     }
     /// Its JSON type.
     pub fn kind(self) -> Kind {

@@ -365,8 +365,8 @@ impl SpecEvent {
         }
         let idx = recognise_index(msg.event()?)?;
         // from the tree when the message has one; the exact reader when that gives up
-        if let Some(t) = msg.tree() {
-            let props = t.get("properties").and_then(|p| p.as_object());
+        if msg.tree().is_some() {
+            let props = msg.tree_field("properties").and_then(|p| p.as_object());
             if let Some(ev) = Self::read_index_tree(idx, props) {
                 return Some(Ok(ev));
             }
