@@ -945,7 +945,7 @@ impl<'a> Json<'a> {
         self.as_object()?.get(key)
     }
     /// This array's or object's text in the line, when it is exactly what
-    /// [`to_vec`](write::to_vec) (and serde_json) would write for it: parsed from text, with no
+    /// [`to_vec`] (and serde_json) would write for it: parsed from text, with no
     /// whitespace and no escapes inside, and every float in it written as the writer writes it
     /// (the shortest text that reads back the same: `1.5`, not `1.50` or `15e-1`). Writing it
     /// is then a copy; `None` for anything else, which is written value by value.
