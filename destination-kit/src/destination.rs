@@ -238,10 +238,9 @@ impl<'a> Event<'a> {
     }
     /// `properties`, or an empty map.
     pub fn props(&self) -> &'a Map<String, Value> {
-        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
         self.message
             .properties()
-            .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+            .unwrap_or(crate::json::any::empty_map())
     }
 }
 

@@ -121,55 +121,45 @@ impl PartialEq for Message {
     }
 }
 
-/// The top-level fields read most (by validation, the accessors and the destinations' `map`),
-/// in [`TopIndex`] order: a parsed message finds them in one walk over its object instead of one
-/// walk per read.
-const TOP_FIELDS: [&str; 19] = [
-    "type",
-    "messageId",
-    "userId",
-    "anonymousId",
-    "event",
-    "name",
-    "category",
-    "groupId",
-    "previousId",
-    "timestamp",
-    "originalTimestamp",
-    "sentAt",
-    "receivedAt",
-    "properties",
-    "context",
-    "traits",
-    "integrations",
-    "version",
-    "channel",
-];
+/// One list of the top-level fields a parsed message indexes: their names ([`TOP_FIELDS`]) and
+/// each one's slot ([`top_slot`], a `match`, so asking costs a length switch, not a walk).
+macro_rules! top_fields {
+    ($($slot:ident = $key:literal),* $(,)?) => {
+        enum TopSlot { $($slot),* }
+        /// The top-level fields read most (by validation, the accessors and the destinations'
+        /// `map`), in [`TopIndex`] order: a parsed message finds them in one walk over its
+        /// object instead of one walk per read.
+        const TOP_FIELDS: &[&str] = &[$($key),*];
+        /// A field's place in [`TOP_FIELDS`].
+        fn top_slot(key: &str) -> Option<usize> {
+            Some(match key {
+                $($key => TopSlot::$slot as usize,)*
+                _ => return None,
+            })
+        }
+    };
+}
 
-/// A field's place in [`TOP_FIELDS`] (a `match`, so asking costs a length switch, not a walk).
-fn top_slot(key: &str) -> Option<usize> {
-    Some(match key {
-        "type" => 0,
-        "messageId" => 1,
-        "userId" => 2,
-        "anonymousId" => 3,
-        "event" => 4,
-        "name" => 5,
-        "category" => 6,
-        "groupId" => 7,
-        "previousId" => 8,
-        "timestamp" => 9,
-        "originalTimestamp" => 10,
-        "sentAt" => 11,
-        "receivedAt" => 12,
-        "properties" => 13,
-        "context" => 14,
-        "traits" => 15,
-        "integrations" => 16,
-        "version" => 17,
-        "channel" => 18,
-        _ => return None,
-    })
+top_fields! {
+    Type = "type",
+    MessageId = "messageId",
+    UserId = "userId",
+    AnonymousId = "anonymousId",
+    Event = "event",
+    Name = "name",
+    Category = "category",
+    GroupId = "groupId",
+    PreviousId = "previousId",
+    Timestamp = "timestamp",
+    OriginalTimestamp = "originalTimestamp",
+    SentAt = "sentAt",
+    ReceivedAt = "receivedAt",
+    Properties = "properties",
+    Context = "context",
+    Traits = "traits",
+    Integrations = "integrations",
+    Version = "version",
+    Channel = "channel",
 }
 
 /// Where each of [`TOP_FIELDS`] is in a parsed message's tree.
@@ -526,32 +516,16 @@ impl Message {
     /// (its display name, e.g. `"Amplitude"`): the destination's own key wins, else `All`,
     /// else enabled. A non-boolean value (an options object) means enabled.
     pub fn enabled_for(&self, name: &str) -> bool {
-        if self.tree().is_some() {
-            let Some(i) = self.tree_field("integrations").and_then(|v| v.as_object()) else {
-                return true;
-            };
-            let flag = |v: crate::json::Json<'_>| v.as_bool().unwrap_or(true);
-            if let Some(v) = i.get(name) {
-                return flag(v);
-            }
-            // the first in key order, as the sorted serde_json map finds it
-            if let Some((_, v)) = i
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-                .min_by_key(|(k, _)| *k)
-            {
-                return flag(v);
-            }
-            return i.get("All").map(flag).unwrap_or(true);
-        }
-        let Some(i) = self.integrations() else {
+        use crate::json::AnyJson;
+        let Some(i) = self.field("integrations").and_then(AnyJson::as_object) else {
             return true;
         };
-        let flag = |v: &Value| v.as_bool().unwrap_or(true);
+        let flag = |v: AnyJson<'_>| v.as_bool().unwrap_or(true);
         if let Some(v) = i.get(name) {
             return flag(v);
         }
-        if let Some((_, v)) = i.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        // a key differing in case: the first in key order, whichever way the message is held
+        if let Some((_, v)) = i.first_sorted_where(|k| k.eq_ignore_ascii_case(name)) {
             return flag(v);
         }
         i.get("All").map(flag).unwrap_or(true)

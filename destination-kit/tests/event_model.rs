@@ -327,6 +327,19 @@ fn integrations_opt_out() {
     assert!(all_true.enabled_for("Braze"));
 }
 
+#[test]
+fn integrations_keys_differing_in_case_pick_the_first_in_key_order_parsed_or_built() {
+    // "MIXPANEL" sorts before "mixpanel"; the line has them the other way round
+    let line = br#"{"type":"track","event":"x","integrations":{"mixpanel":false,"MIXPANEL":true}}"#;
+    let parsed = Message::from_slice(line).unwrap();
+    assert!(parsed.tree().is_some());
+    let built = Message::from_value(serde_json::from_slice(line).unwrap()).unwrap();
+    for m in [&parsed, &built] {
+        assert!(m.enabled_for("Mixpanel"));
+        assert!(!m.enabled_for("mixpanel"), "the exact key wins");
+    }
+}
+
 // ---- input shapes ----------------------------------------------------------------------------------
 
 #[test]

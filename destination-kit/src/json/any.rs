@@ -125,6 +125,12 @@ impl Serialize for AnyJson<'_> {
     }
 }
 
+/// A serde_json map with no entries, shared.
+pub(crate) fn empty_map() -> &'static Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Map::new)
+}
+
 /// A JSON object of a message: from its parsed tree, or a serde_json map.
 #[derive(Debug, Clone, Copy)]
 pub enum AnyObj<'a> {
@@ -137,8 +143,7 @@ pub enum AnyObj<'a> {
 impl<'a> AnyObj<'a> {
     /// An object with no entries.
     pub fn empty() -> AnyObj<'static> {
-        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-        AnyObj::Map(EMPTY.get_or_init(Map::new))
+        AnyObj::Map(empty_map())
     }
     /// Whether it has no entries.
     pub fn is_empty(self) -> bool {
@@ -152,6 +157,21 @@ impl<'a> AnyObj<'a> {
         match self {
             AnyObj::Map(m) => m.get(key).map(AnyJson::Serde),
             AnyObj::Tree(o) => o.get(key).map(AnyJson::Tree),
+        }
+    }
+    /// Of the entries whose key `pred` accepts, the one first in sorted key order (the one a
+    /// serde_json map finds first), without sorting.
+    pub fn first_sorted_where(self, pred: impl Fn(&str) -> bool) -> Option<(&'a str, AnyJson<'a>)> {
+        match self {
+            AnyObj::Map(m) => m
+                .iter()
+                .find(|(k, _)| pred(k))
+                .map(|(k, v)| (k.as_str(), AnyJson::Serde(v))),
+            AnyObj::Tree(o) => o
+                .iter()
+                .filter(|(k, _)| pred(k))
+                .min_by_key(|(k, _)| *k)
+                .map(|(k, v)| (k, AnyJson::Tree(v))),
         }
     }
     /// The entries sorted by key: the order a serde_json map keeps, whichever this is.

@@ -784,26 +784,25 @@ impl<'a> Parser<'a> {
             i += 1;
         }
         let digits = i;
-        match src.get(i) {
-            Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while let Some(b'0'..=b'9') = src.get(i) {
-                    i += 1;
-                }
+        // the end of the run of digits at `at`, which must not be empty
+        let digits_from = |at: usize| {
+            let mut end = at;
+            while let Some(b'0'..=b'9') = src.get(end) {
+                end += 1;
             }
-            _ => return Err(Stop::Invalid("invalid number", i)),
-        }
+            if end == at {
+                return Err(Stop::Invalid("invalid number", at));
+            }
+            Ok(end)
+        };
+        i = match src.get(i) {
+            Some(b'0') => i + 1,
+            _ => digits_from(i)?,
+        };
         let int_end = i;
         let mut float = false;
         if src.get(i) == Some(&b'.') {
-            i += 1;
-            let frac = i;
-            while let Some(b'0'..=b'9') = src.get(i) {
-                i += 1;
-            }
-            if i == frac {
-                return Err(Stop::Invalid("invalid number", i));
-            }
+            i = digits_from(i + 1)?;
             float = true;
         }
         if let Some(b'e' | b'E') = src.get(i) {
@@ -811,13 +810,7 @@ impl<'a> Parser<'a> {
             if let Some(b'+' | b'-') = src.get(i) {
                 i += 1;
             }
-            let exp = i;
-            while let Some(b'0'..=b'9') = src.get(i) {
-                i += 1;
-            }
-            if i == exp {
-                return Err(Stop::Invalid("invalid number", i));
-            }
+            i = digits_from(i)?;
             float = true;
         }
         self.pos = i;

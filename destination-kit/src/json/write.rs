@@ -84,7 +84,9 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let mut i = 0;
     while i < b.len() {
         // skip to the first byte to escape, a word at a time (the lowest flagged byte of a
-        // word is exactly the first one); the last few bytes one by one
+        // word is exactly the first one); the last few bytes one by one. The parser's
+        // `first_escape` does the same after a 16-byte step; calling it (or its word part) here
+        // made payload writing 14-53 M instructions slower per 20,000 events, so this loop stays
         let mut found = false;
         for w in b[i..].chunks_exact(8) {
             let m = super::word_look_mask(u64::from_le_bytes(w.try_into().expect("8 bytes")));
