@@ -1141,8 +1141,33 @@ impl<D: Destination> DynDestination for Configured<D> {
 
 /// Join payload bodies into a JSON array (`[a,b,c]`), the common batch shape.
 pub fn json_array(batch: &[Payload]) -> Vec<u8> {
-    let len: usize = batch.iter().map(|p| p.len() + 1).sum::<usize>() + 2;
-    let mut out = Vec::with_capacity(len);
+    let mut out = Vec::with_capacity(json_array_len(batch));
+    json_array_into(&mut out, batch);
+    out
+}
+
+/// Bytes [`json_array`] writes for `batch`: to size a body that wraps the array once, instead of
+/// building the array and copying it into the body (a batch body is up to megabytes).
+pub fn json_array_len(batch: &[Payload]) -> usize {
+    batch.iter().map(|p| p.len() + 1).sum::<usize>() + 1 + usize::from(batch.is_empty())
+}
+
+/// Append the JSON array of `batch`'s bodies to `out`, as [`json_array`] returns it.
+///
+/// ```
+/// use destination_kit::Payload;
+/// use destination_kit::destination::{json_array_into, json_array_len};
+/// let batch = [Payload::json("r", &1), Payload::json("r", &"two")];
+/// let mut body = Vec::with_capacity(json_array_len(&batch) + 12);
+/// body.extend_from_slice(b"{\"events\":");
+/// json_array_into(&mut body, &batch);
+/// body.push(b'}');
+/// assert_eq!(body, br#"{"events":[1,"two"]}"#);
+/// assert_eq!(json_array_len(&batch), br#"[1,"two"]"#.len());
+/// assert_eq!(json_array_len(&[]), 2);
+/// ```
+pub fn json_array_into(out: &mut Vec<u8>, batch: &[Payload]) {
+    out.reserve(json_array_len(batch));
     out.push(b'[');
     for (i, p) in batch.iter().enumerate() {
         if i > 0 {
@@ -1151,7 +1176,6 @@ pub fn json_array(batch: &[Payload]) -> Vec<u8> {
         out.extend_from_slice(p.body.get().as_bytes());
     }
     out.push(b']');
-    out
 }
 
 #[cfg(test)]

@@ -199,7 +199,8 @@ struct Input {
 /// stage, in parallel; the line may be a `{"batch": [...]}` envelope of several events).
 enum Body {
     Parsed(Result<Message, ParseError>),
-    Line(Vec<u8>),
+    /// A slice of the block it was read in (no copy per line).
+    Line(bytes::Bytes),
 }
 
 impl Runtime {
@@ -295,7 +296,7 @@ impl Runtime {
                     line: i + 1,
                     batch_index: None,
                     raw: None,
-                    body: Body::Line(t.to_vec()),
+                    body: Body::Line(bytes::Bytes::copy_from_slice(t)),
                 })
             });
         self.drive(futures::stream::iter(items)).await
@@ -786,7 +787,8 @@ impl<'a> Driver<'a> {
             Step::Candidate(after) => after,
         };
         let now = self.rt.clock.now();
-        let message_id = mid.clone().unwrap_or_default();
+        // borrowed until the event is pending: no copy of the id per event
+        let message_id = mid.as_deref().unwrap_or_default();
         let resume = match &earlier {
             Earlier::Unfinished {
                 attempts, next_at, ..
@@ -803,7 +805,7 @@ impl<'a> Driver<'a> {
         let fresh = passed
             || self.rt.dedup.lock().expect("dedup lock").insert_if_absent(
                 &self.rt.config.source,
-                &message_id,
+                message_id,
                 now,
             );
         if !fresh {
@@ -826,7 +828,7 @@ impl<'a> Driver<'a> {
             .rt
             .journal
             .as_ref()
-            .map(|j| j.accepted(line.0, line.1, &message_id, now));
+            .map(|j| j.accepted(line.0, line.1, message_id, now));
         // accepted by an earlier run whose budget has passed since, or whose next attempt was
         // due only after the budget
         if let Some(f) = first
@@ -848,7 +850,7 @@ impl<'a> Driver<'a> {
         let pending = Pending {
             first,
             line,
-            message_id: message_id.into_boxed_str(),
+            message_id: mid.unwrap_or_default().into_boxed_str(),
             event: input.event,
             remaining: payloads.len() as u32,
             worst: None,
@@ -869,6 +871,19 @@ impl<'a> Driver<'a> {
         // An event's payloads for one route (an order and its products) travel in one request:
         // a batch that cannot take them all is sent first, and the batch size is checked after
         // the event's last payload on the route — only the partner's own limits split them.
+        if let [one] = &payloads[..] {
+            // one payload (most events): the rule below without collecting the routes
+            if self
+                .open
+                .get(&one.route)
+                .is_some_and(|b| !b.payloads.is_empty() && b.payloads.len() + 1 > self.max_events)
+            {
+                self.dispatch(one.route.clone()).await;
+            }
+            let p = payloads.into_iter().next().expect("one payload");
+            self.add(slot, p, true).await;
+            return;
+        }
         let routes: Vec<Cow<'static, str>> = payloads.iter().map(|p| p.route.clone()).collect();
         for (i, p) in payloads.into_iter().enumerate() {
             let route = &routes[i];
@@ -897,9 +912,12 @@ impl<'a> Driver<'a> {
             self.dispatch(route).await;
         }
         let route = p.route.clone();
+        // a batch starts with room for up to 256 payloads: growing one to 2,000 from empty took
+        // 11 reallocations; not more, as a destination may keep many routes open at once
+        let cap = self.max_events.min(self.partner_max_events).min(256);
         let b = self.open.entry(route.clone()).or_insert_with(|| OpenBatch {
-            payloads: Vec::new(),
-            items: Vec::new(),
+            payloads: Vec::with_capacity(cap),
+            items: Vec::with_capacity(cap),
             bytes: 0,
             started: Instant::now(),
         });
@@ -1125,26 +1143,66 @@ fn read_chunks<R: std::io::BufRead>(
     chunk: &mut Vec<Input>,
 ) -> std::io::Result<()> {
     const CHUNK: usize = 256;
-    let mut buf = Vec::with_capacity(4096);
+    // Lines are read into large blocks and handed on as slices of them (`Bytes`, shared, no
+    // copy): before, each line was copied out of the reader's buffer and then into a `Vec` of
+    // its own, one allocation per event, freed on another thread.
+    const BLOCK: usize = 256 << 10;
+    // `block[..filled]` holds what was read and not yet handed out; the rest of it is zeroed
+    // once, when the block is made, and read into
+    let mut block = bytes::BytesMut::zeroed(BLOCK);
+    let mut filled = 0usize;
     let mut line_no = 0usize;
     let mut first = true;
+    // where the search for the next newline resumes in `block`
+    let mut scanned = 0usize;
+    let mut eof = false;
     loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            break;
-        }
+        let (end, next) = match memchr::memchr(b'\n', &block[scanned..filled]) {
+            Some(i) => (scanned + i, scanned + i + 1),
+            None if eof => {
+                if filled == 0 {
+                    break;
+                }
+                (filled, filled)
+            }
+            None => {
+                scanned = filled;
+                if filled == block.len() {
+                    // a fresh block (the old one lives on in the lines handed out); the
+                    // unfinished line moves with it
+                    let mut fresh = bytes::BytesMut::zeroed(BLOCK.max(2 * filled));
+                    fresh[..filled].copy_from_slice(&block[..filled]);
+                    block = fresh;
+                }
+                let n = loop {
+                    match reader.read(&mut block[filled..]) {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        other => break other,
+                    }
+                }?;
+                filled += n;
+                eof = n == 0;
+                continue;
+            }
+        };
+        let line = block.split_to(next).freeze();
+        filled -= next;
+        scanned = 0;
         line_no += 1;
-        let t = buf.trim_ascii();
+        let t = line[..end].trim_ascii();
         if t.is_empty() {
             continue;
         }
+        let start = t.as_ptr() as usize - line.as_ptr() as usize;
+        let t = line.slice(start..start + t.len());
         if first {
             first = false;
-            let complete = serde_json::from_slice::<serde::de::IgnoredAny>(t).is_ok();
+            let complete = serde_json::from_slice::<serde::de::IgnoredAny>(&t).is_ok();
             if !complete && t.first() == Some(&b'{') {
                 // one pretty-printed document: read it whole
-                let mut all = std::mem::take(&mut buf);
+                let mut all = t.to_vec();
+                all.extend_from_slice(&line[start + t.len()..]);
+                all.extend_from_slice(&block[..filled]);
                 reader.read_to_end(&mut all)?;
                 let items: Vec<Input> = parse_document(&all)
                     .into_iter()
@@ -1163,7 +1221,7 @@ fn read_chunks<R: std::io::BufRead>(
             line: line_no,
             batch_index: None,
             raw: None,
-            body: Body::Line(t.to_vec()),
+            body: Body::Line(t),
         });
         if chunk.len() >= CHUNK {
             let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK));
