@@ -299,7 +299,7 @@ impl Payload {
     ) -> Result<Payload, String> {
         let cannot = |e: String| format!("the payload cannot be serialised as JSON: {e}");
         let text = crate::json::write::to_string(body).map_err(|e| cannot(e.to_string()))?;
-        let body = crate::json::write::into_raw_value(&text).map_err(|e| cannot(e.to_string()))?;
+        let body = crate::json::write::into_raw_value(text).map_err(|e| cannot(e.to_string()))?;
         Ok(Payload {
             route: route.into(),
             part: "",

@@ -127,15 +127,21 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// `text`, JSON this module wrote, as serde_json's `RawValue` without reading it again.
+/// `text`, JSON this module wrote, as serde_json's `RawValue` without reading it again and
+/// without copying it.
 ///
 /// `RawValue::from_string` parses its input to check it (a quarter of a payload's cost with
-/// this writer). serde_json writes a struct named `$serde_json::private::RawValue` as its one
-/// field's string, verbatim: that is how it writes a `RawValue` itself, and `to_raw_value` takes
-/// its own output as valid. If a serde_json release ever changed that name, the body would come
-/// out as a one-key object, which every payload test (and the one below) would catch.
-pub(crate) fn into_raw_value(text: &str) -> Result<Box<serde_json::value::RawValue>, Error> {
-    serde_json::value::to_raw_value(&Verbatim(text))
+/// this writer), and `to_raw_value` writes the text again into a buffer of its own. A
+/// `Box<RawValue>` deserialises from a one-entry map keyed `$serde_json::private::RawValue`
+/// whose value is the text: that is how serde_json's own deserializer hands one over, and given
+/// the text as an owned `String` it keeps that allocation. If a serde_json release ever changed
+/// that hand-over, this would fail (an error, not wrong bytes), which every payload test (and
+/// the one below) would catch.
+pub(crate) fn into_raw_value(text: String) -> Result<Box<serde_json::value::RawValue>, Error> {
+    use serde::de::Deserialize;
+    let entry = std::iter::once((RAW_VALUE, text));
+    let de = serde::de::value::MapDeserializer::<_, serde_json::Error>::new(entry);
+    Box::<serde_json::value::RawValue>::deserialize(de)
 }
 
 /// A string already known to need no escapes.
@@ -794,8 +800,11 @@ mod tests {
     #[test]
     fn written_text_becomes_a_raw_value_verbatim() {
         let text = r#"{"a":[1,"x\"y",{"b":null}],"c":1.5}"#;
-        let raw = into_raw_value(text).unwrap();
+        let owned = text.to_string();
+        let at = owned.as_ptr();
+        let raw = into_raw_value(owned).unwrap();
         assert_eq!(raw.get(), text);
+        assert_eq!(raw.get().as_ptr(), at, "the text is kept, not copied");
         let v: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
         assert_eq!(v["a"][1], "x\"y");
     }

@@ -143,18 +143,43 @@ impl FromTree for String {
     }
 }
 
-/// Scalars the tree reads through the exact rule.
-macro_rules! from_tree_through_exact {
-    ($($t:ty),*) => {$(
-        impl FromTree for $t {
-            #[inline]
-            fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
-                tree_through_exact(v)
-            }
+// Scalars: a JSON number (or boolean) is read straight from the tree, as `FromProp` reads it
+// from serde_json's `Number`; anything else (a string of a number, `"true"`) goes through the
+// exact rule, so both readers agree by construction.
+
+impl FromTree for f64 {
+    #[inline]
+    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+        match v.as_f64() {
+            Some(f) => Some(f).filter(|f| f.is_finite()),
+            None => tree_through_exact(v),
         }
-    )*};
+    }
 }
-from_tree_through_exact!(f64, i64, bool);
+
+impl FromTree for i64 {
+    #[inline]
+    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+        if let Some(i) = v.as_i64() {
+            return Some(i);
+        }
+        match v.as_f64() {
+            // 3.0 is an integer too; 3.5, 1e300 and integers past i64 are not
+            Some(f) => (f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15).then_some(f as i64),
+            None => tree_through_exact(v),
+        }
+    }
+}
+
+impl FromTree for bool {
+    #[inline]
+    fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
+        match v.as_bool() {
+            Some(b) => Some(b),
+            None => tree_through_exact(v),
+        }
+    }
+}
 
 impl<T: FromTree> FromTree for Vec<T> {
     fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
@@ -422,3 +447,56 @@ macro_rules! props {
     };
 }
 pub(crate) use props;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A scalar as JSON text: numbers of every shape (integers past i64 and u64, floats with
+    /// and without a fraction, exponents), strings of numbers and booleans, booleans, null.
+    fn scalar() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|i| i.to_string()),
+            any::<u64>().prop_map(|u| u.to_string()),
+            Just("18446744073709551616".to_string()),
+            Just("-9223372036854775809".to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| serde_json::to_string(&f).unwrap()),
+            (-1_000_000i64..1_000_000).prop_map(|i| format!("{i}.0")),
+            (-1_000i64..1_000, 0u32..300).prop_map(|(m, e)| format!("{m}e{e}")),
+            Just("9007199254740992.0".to_string()),
+            Just("9007199254740991".to_string()),
+            "[ -]?[0-9]{1,20}(\\.[0-9]{1,4})?".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            prop_oneof![
+                Just("true"),
+                Just("false"),
+                Just("TRUE"),
+                Just("yes"),
+                Just("")
+            ]
+            .prop_map(|s| serde_json::to_string(s).unwrap()),
+            Just("true".to_string()),
+            Just("false".to_string()),
+            Just("null".to_string()),
+        ]
+    }
+
+    fn exact<T: FromProp>(text: &str) -> Option<T> {
+        let v: Value = serde_json::from_str(text).unwrap();
+        let mut errs = Vec::new();
+        T::from_prop(&v, &Path::Root(""), &mut errs).filter(|_| errs.is_empty())
+    }
+
+    proptest! {
+        /// The tree reads numbers and booleans as the exact rule reads serde_json's value.
+        #[test]
+        fn tree_scalars_read_as_the_exact_rule_reads_them(text in scalar()) {
+            let doc = crate::json::Doc::parse(text.as_bytes()).unwrap();
+            prop_assert_eq!(f64::from_tree(doc.root()), exact::<f64>(&text), "f64 {}", text);
+            prop_assert_eq!(i64::from_tree(doc.root()), exact::<i64>(&text), "i64 {}", text);
+            prop_assert_eq!(bool::from_tree(doc.root()), exact::<bool>(&text), "bool {}", text);
+        }
+    }
+}
