@@ -4,7 +4,7 @@
 
 use super::mapping::{GROUPIDENTIFY, USERMAP};
 use super::settings::AmplitudeSettings;
-use destination_kit::destination::{json_array, json_array_into, json_array_len};
+use destination_kit::destination::{BodyBuffer, json_array, json_array_into, json_array_len};
 use destination_kit::{ErrorKind, PartnerRequest, PartnerResponse, Payload, Verdict, Verdicts};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ pub fn request(s: &AmplitudeSettings, route: &str, batch: &[Payload]) -> Partner
             let key = serde_json::to_string(s.api_key.expose()).unwrap_or_default();
             // one buffer for the whole body: the events array is written in place, not built
             // and copied (a 2,000-event body is ~2 MB)
-            let mut body = Vec::with_capacity(json_array_len(batch) + key.len() + 64);
+            let mut body = BodyBuffer::with_capacity(json_array_len(batch) + key.len() + 64);
             body.extend_from_slice(b"{\"api_key\":");
             body.extend_from_slice(key.as_bytes());
             body.extend_from_slice(b",\"events\":");
