@@ -1251,6 +1251,21 @@ pub fn json_array(batch: &[Payload]) -> Vec<u8> {
     out
 }
 
+/// [`json_array`] as request body bytes, written into a [`BodyBuffer`] (big batch bodies reuse
+/// pooled memory).
+///
+/// ```
+/// use destination_kit::Payload;
+/// use destination_kit::destination::json_array_bytes;
+/// let batch = [Payload::json("r", &1), Payload::json("r", &2)];
+/// assert_eq!(&json_array_bytes(&batch)[..], b"[1,2]");
+/// ```
+pub fn json_array_bytes(batch: &[Payload]) -> Bytes {
+    let mut body = BodyBuffer::with_capacity(json_array_len(batch));
+    json_array_into(&mut body, batch);
+    body.into_bytes()
+}
+
 /// Bytes [`json_array`] writes for `batch`: to size a body that wraps the array once, instead of
 /// building the array and copying it into the body (a batch body is up to megabytes).
 pub fn json_array_len(batch: &[Payload]) -> usize {

@@ -2,7 +2,7 @@
 
 use super::mapping::{ROUTE_ENGAGE, ROUTE_GROUPS, ROUTE_IMPORT, ROUTE_TRACK};
 use super::settings::MixpanelSettings;
-use destination_kit::destination::json_array;
+use destination_kit::destination::json_array_bytes;
 use destination_kit::{ErrorKind, PartnerRequest, PartnerResponse, Payload, Verdict, Verdicts};
 use serde_json::Value;
 use std::time::SystemTime;
@@ -17,7 +17,7 @@ use std::time::SystemTime;
 /// - `track`: `POST /track?ip=0` (token in each event's properties).
 pub fn build(s: &MixpanelSettings, route: &str, batch: &[Payload]) -> PartnerRequest {
     let base = s.base_url();
-    let body = json_array(batch);
+    let body = json_array_bytes(batch);
     match route {
         ROUTE_ENGAGE => PartnerRequest::post_json(format!("{base}/engage?ip=0"), body),
         ROUTE_GROUPS => PartnerRequest::post_json(format!("{base}/groups"), body),

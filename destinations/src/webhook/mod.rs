@@ -12,7 +12,7 @@ pub mod settings;
 pub use settings::WebhookSettings;
 
 use crate::registry::Entry;
-use destination_kit::destination::{json_array, parse_settings};
+use destination_kit::destination::{json_array_bytes, parse_settings};
 use destination_kit::{
     BatchLimits, Configured, Destination, DestinationInfo, DynDestination, Event, Mapped,
     PartnerRequest, Payload, Settings, SettingsError,
@@ -63,9 +63,9 @@ impl Destination for Webhook {
 
     fn request(&self, s: &WebhookSettings, _route: &str, batch: &[Payload]) -> PartnerRequest {
         let body = if s.batch_size == 1 && batch.len() == 1 {
-            batch[0].body.get().as_bytes().to_vec()
+            batch[0].body.get().as_bytes().to_vec().into()
         } else {
-            json_array(batch)
+            json_array_bytes(batch)
         };
         // the URL path and every configured header may carry a token: masked when shown
         let mut req = PartnerRequest::post_json(s.url.clone(), body).with_secret_path();
