@@ -871,29 +871,25 @@ impl<'a> Driver<'a> {
         // An event's payloads for one route (an order and its products) travel in one request:
         // a batch that cannot take them all is sent first, and the batch size is checked after
         // the event's last payload on the route — only the partner's own limits split them.
-        if let [one] = &payloads[..] {
-            // one payload (most events): the rule below without collecting the routes
-            if self
-                .open
-                .get(&one.route)
-                .is_some_and(|b| !b.payloads.is_empty() && b.payloads.len() + 1 > self.max_events)
-            {
-                self.dispatch(one.route.clone()).await;
-            }
-            let p = payloads.into_iter().next().expect("one payload");
-            self.add(slot, p, true).await;
-            return;
-        }
-        let routes: Vec<Cow<'static, str>> = payloads.iter().map(|p| p.route.clone()).collect();
-        for (i, p) in payloads.into_iter().enumerate() {
-            let route = &routes[i];
-            let later = routes[i + 1..].iter().filter(|r| *r == route).count();
-            if !routes[..i].contains(route)
-                && self.open.get(route).is_some_and(|b| {
+        let mut rest = payloads.into_iter();
+        // routes of this event's payloads added so far (kept only while more follow: a
+        // one-payload event, most of them, allocates nothing here)
+        let mut earlier: Vec<Cow<'static, str>> = Vec::new();
+        while let Some(p) = rest.next() {
+            let later = rest
+                .as_slice()
+                .iter()
+                .filter(|q| q.route == p.route)
+                .count();
+            if !earlier.contains(&p.route)
+                && self.open.get(&p.route).is_some_and(|b| {
                     !b.payloads.is_empty() && b.payloads.len() + 1 + later > self.max_events
                 })
             {
-                self.dispatch(route.clone()).await;
+                self.dispatch(p.route.clone()).await;
+            }
+            if !rest.as_slice().is_empty() {
+                earlier.push(p.route.clone());
             }
             self.add(slot, p, later == 0).await;
         }

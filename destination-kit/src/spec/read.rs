@@ -164,8 +164,7 @@ impl FromTree for i64 {
             return Some(i);
         }
         match v.as_f64() {
-            // 3.0 is an integer too; 3.5, 1e300 and integers past i64 are not
-            Some(f) => (f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15).then_some(f as i64),
+            Some(f) => integral(f),
             None => tree_through_exact(v),
         }
     }
@@ -238,6 +237,12 @@ impl FromProp for f64 {
     }
 }
 
+/// A float that is an integer exactly (3.0 is one too; 3.5, 1e300 and integers past 2^53 are
+/// not): the one rule for reading an integer from a float, from serde_json's value or the tree.
+fn integral(f: f64) -> Option<i64> {
+    (f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15).then_some(f as i64)
+}
+
 impl FromProp for i64 {
     fn from_prop(v: &Value, path: &Path<'_>, errs: &mut Vec<FieldError>) -> Option<Self> {
         let exact = match v {
@@ -245,12 +250,7 @@ impl FromProp for i64 {
             Value::String(s) => s.trim().parse::<i64>().ok(),
             _ => None,
         };
-        // 3.0 and "3.0" are integers too; 3.5 and 1e300 are not
-        let n = exact.or_else(|| {
-            number_of(v)
-                .filter(|f| f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15)
-                .map(|f| f as i64)
-        });
+        let n = exact.or_else(|| number_of(v).and_then(integral));
         if n.is_none() {
             push_err(errs, path, "an integer", v);
         }
