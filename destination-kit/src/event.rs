@@ -190,12 +190,20 @@ impl TopIndex {
 }
 
 /// A message line as a tree when it is an object of a known call; `None` sends the caller to
-/// the exact parse (which also gives every error, in serde_json's words).
-fn parse_tree(bytes: &[u8]) -> Option<(CallType, crate::json::Doc, TopIndex)> {
+/// the exact parse (which also gives every error, in serde_json's words). `shared`: shared
+/// bytes that `bytes` is a slice of, which the tree keeps instead of a copy.
+fn parse_tree(
+    bytes: &[u8],
+    shared: Option<&bytes::Bytes>,
+) -> Option<(CallType, crate::json::Doc, TopIndex)> {
     if trim_ascii(bytes).first() != Some(&b'{') {
         return None;
     }
-    let doc = crate::json::Doc::parse(bytes).ok()?;
+    let doc = match shared {
+        Some(line) => crate::json::Doc::parse_shared(line.slice_ref(bytes)),
+        None => crate::json::Doc::parse(bytes),
+    }
+    .ok()?;
     let top = TopIndex::of(&doc);
     let call = CallType::parse(top.get(&doc, "type")?.as_str()?)?;
     Some((call, doc, top))
@@ -245,7 +253,17 @@ impl Message {
 
     /// [`Message::from_slice`], into a tree only when `tree`.
     pub(crate) fn from_slice_as(bytes: &[u8], tree: bool) -> Result<Message, ParseError> {
-        if let Some((call, doc, top)) = tree.then(|| parse_tree(bytes)).flatten() {
+        Message::from_line_as(bytes, None, tree)
+    }
+
+    /// [`Message::from_slice_as`] of bytes that are all of `shared` when given (a tree keeps a
+    /// handle on them instead of a copy).
+    pub(crate) fn from_line_as(
+        bytes: &[u8],
+        shared: Option<&bytes::Bytes>,
+        tree: bool,
+    ) -> Result<Message, ParseError> {
+        if let Some((call, doc, top)) = tree.then(|| parse_tree(bytes, shared)).flatten() {
             return Ok(Message::parsed(call, doc, top));
         }
         let value = parse_json(bytes)?;
@@ -1877,18 +1895,25 @@ impl Iterator for LineRecords {
 
 /// Parse one line of a JSON-lines stream (`line` is its 1-based number).
 pub(crate) fn parse_line(line: usize, bytes: &[u8]) -> LineRecords {
-    parse_line_as(line, bytes, true)
+    parse_line_as(line, bytes, None, true)
 }
 
 /// [`parse_line`], a message into a tree only when `tree` (see
 /// [`DestinationInfo::reads_tree`](crate::DestinationInfo::reads_tree)).
-pub(crate) fn parse_line_as(line: usize, bytes: &[u8], tree: bool) -> LineRecords {
+/// `shared`: shared bytes that `bytes` is a slice of (a line cut from a reader's block), which a
+/// tree keeps instead of a copy.
+pub(crate) fn parse_line_as(
+    line: usize,
+    bytes: &[u8],
+    shared: Option<&bytes::Bytes>,
+    tree: bool,
+) -> LineRecords {
     let bytes = trim_ascii(bytes);
     if bytes.is_empty() {
         return LineRecords::One(None);
     }
     // a message as a tree; envelopes and malformed lines the exact way
-    if let Some((call, doc, top)) = tree.then(|| parse_tree(bytes)).flatten() {
+    if let Some((call, doc, top)) = tree.then(|| parse_tree(bytes, shared)).flatten() {
         return LineRecords::One(Some(Record {
             line,
             batch_index: None,

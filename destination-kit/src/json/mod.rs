@@ -187,7 +187,12 @@ fn end_container(nodes: &mut [Node], at: usize, count: usize, filter: Option<u64
 #[derive(Clone)]
 pub struct Doc {
     nodes: Vec<Node>,
-    buf: Vec<u8>,
+    /// The text parsed: strings without escapes, numbers and containers are read in it. Parsed
+    /// from a reader's block, it is a slice of that block (shared, not copied).
+    line: bytes::Bytes,
+    /// Strings that had escapes, unescaped: a node whose offset is `line.len()` or more is read
+    /// here, that far past the line's end (see [`text_of`]).
+    extra: Vec<u8>,
     /// Every array and object parsed from text, in node order: where its text is in the line,
     /// and whether that text has no whitespace or escapes in it (see [`Json::verbatim`]).
     spans: Vec<Span>,
@@ -208,10 +213,37 @@ impl fmt::Debug for Doc {
     }
 }
 
+/// The text at `r` of a document whose line is `line` and unescaped strings `extra`.
+#[inline]
+fn text_of<'b>(line: &'b [u8], extra: &'b [u8], r: std::ops::Range<usize>) -> &'b [u8] {
+    if r.start < line.len() {
+        &line[r]
+    } else {
+        &extra[r.start - line.len()..r.end - line.len()]
+    }
+}
+
 impl Doc {
     /// Parse one JSON document (UTF-8 checked, depth limited, repeated keys last-wins).
     pub fn parse(bytes: &[u8]) -> Result<Doc, DocError> {
-        match Parser::new(bytes).run() {
+        Doc::parse_from(bytes, None)
+    }
+
+    /// [`Doc::parse`] of text held in shared bytes (a line cut from a reader's block): the
+    /// document keeps a handle on them instead of a copy.
+    ///
+    /// ```
+    /// let line = bytes::Bytes::from_static(br#"{"a":"x\ny","b":[1,2]}"#);
+    /// let doc = destination_kit::json::Doc::parse_shared(line).unwrap();
+    /// assert_eq!(doc.root().get("a").unwrap().as_str(), Some("x\ny"));
+    /// assert_eq!(doc.root().get("b").unwrap().verbatim().unwrap().as_str(), "[1,2]");
+    /// ```
+    pub fn parse_shared(line: bytes::Bytes) -> Result<Doc, DocError> {
+        Doc::parse_from(&line.clone(), Some(line))
+    }
+
+    fn parse_from(bytes: &[u8], shared: Option<bytes::Bytes>) -> Result<Doc, DocError> {
+        match Parser::new(bytes).run(shared) {
             Ok(doc) => Ok(doc),
             Err(Stop::RepeatedKey) => {
                 // rare: build the tree from serde_json's reading, where the last value wins
@@ -228,7 +260,8 @@ impl Doc {
     pub fn from_serde(v: &serde_json::Value) -> Doc {
         let mut doc = Doc {
             nodes: Vec::new(),
-            buf: Vec::new(),
+            line: bytes::Bytes::new(),
+            extra: Vec::new(),
             spans: Vec::new(),
         };
         doc.push_serde(v);
@@ -237,9 +270,10 @@ impl Doc {
 
     fn push_str(&mut self, s: &str) {
         let plain = !s.bytes().any(escapes);
+        // built from serde_json: the line is empty and every string is in `extra`
         self.nodes
-            .push(str_node(self.buf.len(), s.as_bytes(), plain));
-        self.buf.extend_from_slice(s.as_bytes());
+            .push(str_node(self.extra.len(), s.as_bytes(), plain));
+        self.extra.extend_from_slice(s.as_bytes());
     }
 
     fn push_serde(&mut self, v: &serde_json::Value) {
@@ -291,9 +325,15 @@ impl Doc {
         })
     }
 
+    /// The text at `r` (in the line or among the unescaped strings).
+    #[inline]
+    fn text(&self, r: std::ops::Range<usize>) -> &[u8] {
+        text_of(&self.line, &self.extra, r)
+    }
+
     fn str_at(&self, node: Node) -> &str {
-        let bytes = &self.buf[node.range()];
-        // SAFETY: the buffer holds the input, checked to be UTF-8 as a whole before parsing, and
+        let bytes = self.text(node.range());
+        // SAFETY: the line was checked to be UTF-8 as a whole before parsing, and `extra` holds
         // unescaped strings, written from `char`s; a string node spans one string of either,
         // which starts and ends at character boundaries (after and before an ASCII quote, or a
         // whole `str` pushed at once).
@@ -359,7 +399,8 @@ struct Parser<'a> {
     src: &'a [u8],
     pos: usize,
     nodes: Vec<Node>,
-    buf: Vec<u8>,
+    /// Unescaped strings (the document's `extra`).
+    extra: Vec<u8>,
     spans: Vec<Span>,
     /// Whitespace bytes skipped and escaped strings read so far: a container whose text has
     /// neither leaves it unchanged between its brackets.
@@ -460,23 +501,22 @@ impl<'a> Parser<'a> {
             src,
             pos: 0,
             nodes: Vec::new(),
-            buf: Vec::new(),
+            extra: Vec::new(),
             spans: Vec::new(),
             odd: 0,
         }
     }
 
-    fn run(mut self) -> Result<Doc, Stop> {
-        if self.src.len() > u32::MAX as usize {
-            // offsets and subtree sizes are 32-bit
-            return Err(Stop::Invalid("larger than 4 GiB", 0));
+    /// Parse the text; the document keeps `shared` as its line, or a copy of the text.
+    fn run(mut self, shared: Option<bytes::Bytes>) -> Result<Doc, Stop> {
+        if self.src.len() > (u32::MAX / 2) as usize {
+            // offsets and subtree sizes are 32-bit, and an unescaped string's offset is past
+            // the line's end (at most twice its length)
+            return Err(Stop::Invalid("larger than 2 GiB", 0));
         }
         if std::str::from_utf8(self.src).is_err() {
             return Err(Stop::Invalid("invalid UTF-8", 0));
         }
-        // strings without escapes are read in place: the buffer starts as the line
-        self.buf = Vec::with_capacity(self.src.len() + 16);
-        self.buf.extend_from_slice(self.src);
         self.nodes = Vec::with_capacity(self.src.len() / 12 + 4);
         // a container every ~60 bytes in Segment events; growing from empty cost 4 allocations
         self.spans = Vec::with_capacity(self.src.len() / 48 + 4);
@@ -542,9 +582,11 @@ impl<'a> Parser<'a> {
                     if self.pos != self.src.len() {
                         return Err(Stop::Invalid("trailing characters", self.pos));
                     }
+                    let line = shared.unwrap_or_else(|| bytes::Bytes::copy_from_slice(self.src));
                     return Ok(Doc {
                         nodes: self.nodes,
-                        buf: self.buf,
+                        line,
+                        extra: self.extra,
                         spans: self.spans,
                     });
                 };
@@ -588,7 +630,7 @@ impl<'a> Parser<'a> {
         let mut i = at + 1;
         while i < end {
             let k = self.nodes[i];
-            keys.push(&self.buf[k.range()]);
+            keys.push(text_of(self.src, &self.extra, k.range()));
             i = next_entry(&self.nodes, i);
         }
         keys.sort_unstable();
@@ -634,7 +676,7 @@ impl<'a> Parser<'a> {
         let key_at = self.nodes.len() - 1;
         frame.key = key_at as u32;
         let key = self.nodes[key_at];
-        let k = &self.buf[key.range()];
+        let k = text_of(self.src, &self.extra, key.range());
         frame.filter |= key_filter(key);
         let (word, bit) = key_bit(key);
         // past SMALL_OBJECT keys the filter fills up: those objects are checked once, sorted,
@@ -646,7 +688,7 @@ impl<'a> Parser<'a> {
                 let earlier = self.nodes[i];
                 if earlier.n == key.n
                     && earlier.x >> 32 == key.x >> 32
-                    && self.buf[earlier.range()] == *k
+                    && text_of(self.src, &self.extra, earlier.range()) == k
                 {
                     return Err(Stop::RepeatedKey);
                 }
@@ -690,8 +732,8 @@ impl<'a> Parser<'a> {
     fn escaped_string(&mut self, open: usize, mut i: usize) -> Result<(), Stop> {
         self.odd = self.odd.wrapping_add(1);
         let src = self.src;
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&src[open + 1..i]);
+        let start = self.extra.len();
+        self.extra.extend_from_slice(&src[open + 1..i]);
         loop {
             match src.get(i) {
                 None => return Err(Stop::Invalid("EOF while parsing a string", i)),
@@ -709,28 +751,29 @@ impl<'a> Parser<'a> {
                         Some(b'u') => {
                             let (ch, used) = self.unicode_escape(i)?;
                             let mut tmp = [0u8; 4];
-                            self.buf
+                            self.extra
                                 .extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
                             i += used;
                             continue;
                         }
                         _ => return Err(Stop::Invalid("invalid escape", i)),
                     };
-                    self.buf.push(c);
+                    self.extra.push(c);
                     i += 2;
                 }
                 Some(&b) if b < 0x20 => {
                     return Err(Stop::Invalid("control character in a string", i));
                 }
                 Some(&b) => {
-                    self.buf.push(b);
+                    self.extra.push(b);
                     i += 1;
                 }
             }
         }
-        let s = &self.buf[start..];
+        let s = &self.extra[start..];
         let plain = !s.iter().copied().any(escapes);
-        self.nodes.push(str_node(start, s, plain));
+        // read past the line's end: in `extra` (see `text_of`)
+        self.nodes.push(str_node(src.len() + start, s, plain));
         self.pos = i + 1;
         Ok(())
     }
@@ -1010,11 +1053,11 @@ impl<'a> Json<'a> {
         let inside = &doc.nodes[self.at + 1..self.at + 1 + n.n as usize];
         if !inside
             .iter()
-            .all(|v| v.tag != F64 || float_written_as_read(*v, &doc.buf))
+            .all(|v| v.tag != F64 || float_written_as_read(*v, &doc.line))
         {
             return None;
         }
-        let bytes = &doc.buf[span.start as usize..span.end as usize];
+        let bytes = &doc.line[span.start as usize..span.end as usize];
         // SAFETY: the span is a slice of the line (checked to be UTF-8 before parsing) from an
         // opening ASCII bracket to just after its closing one: both ends are character
         // boundaries.
@@ -1092,7 +1135,7 @@ impl<'a> Obj<'a> {
             if k.n == len
                 && k.x >> 32 == head
                 && (want.len() <= 4
-                    || doc.buf[k.offset() + 4..k.offset() + want.len()] == want[4..])
+                    || doc.text(k.offset() + 4..k.offset() + want.len()) == &want[4..])
             {
                 return Some(Json { doc, at: i + 1 });
             }

@@ -410,10 +410,12 @@ impl Runtime {
             async move {
                 let inline = chunk.len() < PREPARE_INLINE;
                 let run = move || {
-                    chunk
-                        .into_iter()
-                        .flat_map(|i| p.prepare_input(i, now))
-                        .collect::<Vec<_>>()
+                    // one result per input but for envelopes: sized once, not grown
+                    let mut out = Vec::with_capacity(chunk.len());
+                    for i in chunk {
+                        p.prepare_input(i, now, &mut out);
+                    }
+                    out
                 };
                 if inline {
                     run()
@@ -1119,6 +1121,30 @@ fn async_stream_of(rx: &mut mpsc::Receiver<Vec<Input>>) -> impl Stream<Item = In
     .flatten()
 }
 
+/// Read blocks kept for reuse at most (8 MiB of 256 KiB blocks; the lines in flight between
+/// the reader and the driver span ~14 of them).
+const SPENT_BLOCKS: usize = 32;
+
+/// A block of at least `len` initialised bytes: the oldest spent block when no line cut from it
+/// is held any more (its old bytes are read over), else a fresh zeroed one.
+fn reusable_block(
+    spent: &mut std::collections::VecDeque<bytes::BytesMut>,
+    len: usize,
+) -> bytes::BytesMut {
+    if let Some(oldest) = spent.front_mut()
+        && oldest.try_reclaim(len)
+        && let Some(mut block) = spent.pop_front()
+    {
+        let all = block.capacity();
+        // SAFETY: `try_reclaim` gives back the block's own allocation (it never allocates),
+        // made by `BytesMut::zeroed` with every byte of its capacity set and only written since
+        // (`vec![0; n]` has capacity `n`): all `all` bytes are initialised.
+        unsafe { block.set_len(all) };
+        return block;
+    }
+    bytes::BytesMut::zeroed(len)
+}
+
 /// Read `reader` into chunks of inputs on the calling (blocking) thread.
 fn read_inputs<R: std::io::BufRead>(
     reader: R,
@@ -1146,6 +1172,9 @@ fn read_chunks<R: std::io::BufRead>(
     // `block[..filled]` holds what was read and not yet handed out; the rest of it is zeroed
     // once, when the block is made, and read into
     let mut block = bytes::BytesMut::zeroed(BLOCK);
+    // Blocks read to their end, oldest first: once no line cut from one is held any more, it
+    // is read into again instead of a fresh block being allocated and zeroed
+    let mut spent: std::collections::VecDeque<bytes::BytesMut> = Default::default();
     let mut filled = 0usize;
     let mut line_no = 0usize;
     let mut first = true;
@@ -1166,9 +1195,14 @@ fn read_chunks<R: std::io::BufRead>(
                 if filled == block.len() {
                     // a fresh block (the old one lives on in the lines handed out); the
                     // unfinished line moves with it
-                    let mut fresh = bytes::BytesMut::zeroed(BLOCK.max(2 * filled));
+                    let mut fresh = reusable_block(&mut spent, BLOCK.max(2 * filled));
                     fresh[..filled].copy_from_slice(&block[..filled]);
-                    block = fresh;
+                    block.clear();
+                    if spent.len() == SPENT_BLOCKS {
+                        // the oldest is still held by lines in flight: left to them
+                        spent.pop_front();
+                    }
+                    spent.push_back(std::mem::replace(&mut block, fresh));
                 }
                 let n = loop {
                     match reader.read(&mut block[filled..]) {
@@ -1227,4 +1261,54 @@ fn read_chunks<R: std::io::BufRead>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spent block with lines cut from it (as the reader cuts them), kept by the caller.
+    fn spent_block(len: usize, fill: u8) -> (bytes::BytesMut, Vec<bytes::Bytes>) {
+        let mut block = bytes::BytesMut::zeroed(len);
+        block.fill(fill);
+        let lines = (0..4).map(|_| block.split_to(len / 4).freeze()).collect();
+        (block, lines)
+    }
+
+    #[test]
+    fn a_read_block_is_reused_once_no_line_cut_from_it_is_held() {
+        let mut spent = std::collections::VecDeque::new();
+        let (block, lines) = spent_block(1024, b'x');
+        let base = lines[0].as_ptr();
+        spent.push_back(block);
+
+        // a line still held: the block is left alone, its bytes untouched
+        let held = lines[3].clone();
+        drop(lines);
+        let fresh = reusable_block(&mut spent, 1024);
+        assert_ne!(fresh.as_ptr(), base);
+        assert!(fresh.iter().all(|&b| b == 0));
+        assert_eq!(spent.len(), 1);
+        assert!(held.iter().all(|&b| b == b'x'));
+
+        // the last line dropped: the same memory comes back at its full length, to read over
+        drop(held);
+        let reused = reusable_block(&mut spent, 1024);
+        assert_eq!(reused.as_ptr(), base);
+        assert_eq!(reused.len(), 1024);
+        assert!(spent.is_empty());
+    }
+
+    #[test]
+    fn a_spent_block_too_small_for_a_long_line_is_kept_for_a_usual_one() {
+        let mut spent = std::collections::VecDeque::new();
+        let (block, lines) = spent_block(1024, b'x');
+        drop(lines);
+        spent.push_back(block);
+        let bigger = reusable_block(&mut spent, 4096);
+        assert_eq!(bigger.len(), 4096);
+        assert_eq!(spent.len(), 1);
+        assert_eq!(reusable_block(&mut spent, 1024).len(), 1024);
+        assert!(spent.is_empty());
+    }
 }

@@ -52,15 +52,16 @@ pub(crate) struct Preparer {
 }
 
 impl Preparer {
-    /// Prepare one input: parse it first when it is still a raw line (a line holding a
-    /// `{"batch": [...]}` envelope gives one result per event in it). A `Body::Line` is one
+    /// Prepare one input onto `out`: parse it first when it is still a raw line (a line holding
+    /// a `{"batch": [...]}` envelope gives one result per event in it). A `Body::Line` is one
     /// line already (the readers split at newlines), so it is parsed as one, not searched for
     /// newlines again byte by byte (dropping that search cut an Amplitude pipeline by 8 %).
-    pub fn prepare_input(&self, input: Input, now: SystemTime) -> Vec<Prepared> {
+    pub fn prepare_input(&self, input: Input, now: SystemTime, out: &mut Vec<Prepared>) {
         match input.body {
-            Body::Parsed(_) => vec![self.prepare(input, now)],
-            Body::Line(bytes) => parse_line_as(input.line, &bytes, self.info.reads_tree)
-                .map(|r| {
+            Body::Parsed(_) => out.push(self.prepare(input, now)),
+            Body::Line(bytes) => {
+                let records = parse_line_as(input.line, &bytes, Some(&bytes), self.info.reads_tree);
+                out.extend(records.map(|r| {
                     let raw = match (&r.result, self.keep_event) {
                         (Err(_), true) => Some(String::from_utf8_lossy(&bytes).into()),
                         _ => None,
@@ -72,8 +73,8 @@ impl Preparer {
                         body: Body::Parsed(r.result),
                     };
                     self.prepare(one, now)
-                })
-                .collect(),
+                }));
+            }
         }
     }
 
@@ -91,7 +92,9 @@ impl Preparer {
         let result = match input.body {
             Body::Parsed(r) => r,
             // prepare_input splits envelope lines; a plain line parses as one message
-            Body::Line(bytes) => crate::event::Message::from_slice_as(&bytes, self.info.reads_tree),
+            Body::Line(bytes) => {
+                crate::event::Message::from_line_as(&bytes, Some(&bytes), self.info.reads_tree)
+            }
         };
         let msg = match result {
             Ok(m) => m,
