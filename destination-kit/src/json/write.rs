@@ -52,10 +52,24 @@ impl Serialize for Verbatim<'_> {
 /// The error type (serde_json's, so messages read the same).
 pub type Error = serde_json::Error;
 
+thread_local! {
+    /// Room to start the next output with on this thread: a quarter more than the recent
+    /// outputs' lengths, forgetting a longer one an eighth at a time. Payloads of one stream
+    /// are alike; a fixed 1 KiB start made 12,022 of 31,751 Amplitude payloads (20,000 events)
+    /// grow once, copying what was written so far.
+    static ROOM: std::cell::Cell<usize> = const { std::cell::Cell::new(1024) };
+}
+
 /// `value` as compact JSON, exactly the bytes `serde_json::to_vec` gives.
 pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::with_capacity(1024);
+    let mut out = Vec::with_capacity(ROOM.get());
     value.serialize(&mut Writer { out: &mut out })?;
+    let len = out.len();
+    ROOM.set(
+        (len + len / 4)
+            .max(ROOM.get() - ROOM.get() / 8)
+            .clamp(256, 64 << 10),
+    );
     Ok(out)
 }
 
@@ -75,9 +89,48 @@ pub(crate) struct Writer<'o> {
     pub(crate) out: &'o mut Vec<u8>,
 }
 
+/// The little-endian word of the 8 bytes of `b` at `i`.
+#[inline]
+fn word_at(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
+}
+
+/// Whether any byte of `b` is one JSON escapes: whole words, the last one overlapping the one
+/// before; under 8 bytes, one word made of them (repeated bytes, no byte-by-byte loop).
+#[inline]
+fn any_escape(b: &[u8]) -> bool {
+    let n = b.len();
+    let w = if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if super::word_look_mask(word_at(b, i)) != 0 {
+                return true;
+            }
+            i += 8;
+        }
+        word_at(b, n - 8)
+    } else if n >= 4 {
+        let lo = u32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
+        let hi = u32::from_le_bytes(b[n - 4..].try_into().expect("4 bytes"));
+        u64::from(lo) | u64::from(hi) << 32
+    } else if n > 0 {
+        // bytes 0, n/2 and n-1 are all of them; the rest of the word is spaces
+        u64::from_le_bytes([b[0], b[n / 2], b[n - 1], b' ', b' ', b' ', b' ', b' '])
+    } else {
+        return false;
+    };
+    // a flagged bit marks a byte to escape (bits past the first are only ever extra flags)
+    super::word_look_mask(w) != 0
+}
+
 /// `s` as a JSON string, escaped as serde_json escapes it.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
+    if !any_escape(b) {
+        // most strings: one check of the whole, then one copy between the quotes
+        write_quoted(out, b);
+        return;
+    }
     out.reserve(b.len() + 2);
     out.push(b'"');
     let mut start = 0;
@@ -125,6 +178,22 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&b[start..]);
     out.push(b'"');
+}
+
+/// `b` between quotes, as it is (it has nothing to escape).
+#[inline]
+fn write_quoted(out: &mut Vec<u8>, b: &[u8]) {
+    out.reserve(b.len() + 2);
+    let len = out.len();
+    // SAFETY: `reserve` made room for `b.len() + 2` more bytes past `len`; all of them are
+    // written below before the length is set past them.
+    unsafe {
+        let p = out.as_mut_ptr().add(len);
+        *p = b'"';
+        std::ptr::copy_nonoverlapping(b.as_ptr(), p.add(1), b.len());
+        *p.add(b.len() + 1) = b'"';
+        out.set_len(len + b.len() + 2);
+    }
 }
 
 /// `text`, JSON this module wrote, as serde_json's `RawValue` without reading it again and
@@ -810,6 +879,17 @@ mod tests {
     }
 
     proptest! {
+        /// Strings of every short length, with bytes to escape anywhere or nowhere, write as
+        /// serde_json writes them (the whole-string check has a path per length).
+        #[test]
+        fn strings_write_as_serde_json_writes_them(s in "[a-z\"\\\n\u{1}\u{7f}\u{e9}\u{1f600}]{0,40}") {
+            let mut ours = b"x".to_vec();
+            write_str(&mut ours, &s);
+            let theirs = serde_json::to_vec(&s).unwrap();
+            prop_assert_eq!(&ours[1..], &theirs[..]);
+            prop_assert_eq!(any_escape(s.as_bytes()), s.bytes().any(super::super::escapes));
+        }
+
         /// Any JSON value writes as serde_json writes it, from serde_json's tree and from ours.
         #[test]
         fn any_value_writes_as_serde_json_writes(text in any::<String>(), n in any::<f64>(), i in any::<i64>()) {

@@ -419,7 +419,13 @@ fn track<'a>(
                 for (n, p) in products.iter().enumerate() {
                     let Some(p) = p.as_object() else { continue };
                     let mut pe = proto.clone();
-                    pe.insert_id = Cow::Owned(format!("{}-{n}", ev.message_id()));
+                    // `messageId-n`, without `format!`'s machinery (once per product)
+                    let id = ev.message_id();
+                    let mut insert_id = String::with_capacity(id.len() + 4);
+                    insert_id.push_str(id);
+                    insert_id.push('-');
+                    insert_id.push_str(itoa::Buffer::new().format(n));
+                    pe.insert_id = Cow::Owned(insert_id);
                     pe.event_properties = Some(p);
                     pe.user_properties = e.user_properties;
                     out.push(Payload::json(HTTPAPI, &pe));
