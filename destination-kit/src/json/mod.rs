@@ -333,10 +333,10 @@ impl Doc {
 
     fn str_at(&self, node: Node) -> &str {
         let bytes = self.text(node.range());
-        // SAFETY: the line was checked to be UTF-8 as a whole before parsing, and `extra` holds
-        // unescaped strings, written from `char`s; a string node spans one string of either,
-        // which starts and ends at character boundaries (after and before an ASCII quote, or a
-        // whole `str` pushed at once).
+        // SAFETY: a string node spans one string of the line, whose bytes the parser checked to
+        // be UTF-8 when it met one past 0x7f (ASCII otherwise), or one unescaped string of
+        // `extra`, built from such bytes and `char`s (or a whole `str` pushed at once by
+        // `from_serde`).
         unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 }
@@ -420,11 +420,23 @@ pub(crate) fn word_look_mask(w: u64) -> u64 {
 }
 
 /// The first index from `i` on of a byte of `b` that JSON escapes in a string (below 0x20, `"`
-/// or `\`), or `b.len()`: 16 bytes at a time with SSE2 (part of every x86-64), then a word at a
+/// or `\\`), or `b.len()`: 16 bytes at a time with SSE2 (part of every x86-64), then a word at a
 /// time, then byte by byte. Always inlined: the parser calls it for every string, and out of
 /// line (as it went once the parser's `string` was inlined) the call cost ~15 instructions.
 #[inline(always)]
-pub(crate) fn first_escape(b: &[u8], mut i: usize) -> usize {
+pub(crate) fn first_escape(b: &[u8], i: usize) -> usize {
+    scan::<false>(b, i)
+}
+
+/// [`first_escape`], also stopping at any byte past 0x7f (the start of a character that is not
+/// ASCII, whose string then has its UTF-8 checked).
+#[inline(always)]
+fn first_look(b: &[u8], i: usize) -> usize {
+    scan::<true>(b, i)
+}
+
+#[inline(always)]
+fn scan<const HIGH: bool>(b: &[u8], mut i: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{
@@ -441,7 +453,10 @@ pub(crate) fn first_escape(b: &[u8], mut i: usize) -> usize {
                 let below_space = _mm_cmpeq_epi8(_mm_max_epu8(v, ctrl), ctrl);
                 let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
                 let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-                _mm_movemask_epi8(_mm_or_si128(below_space, _mm_or_si128(quote, backslash)))
+                let m =
+                    _mm_movemask_epi8(_mm_or_si128(below_space, _mm_or_si128(quote, backslash)));
+                // a byte's high bit is its own mask bit
+                if HIGH { m | _mm_movemask_epi8(v) } else { m }
             };
             if m != 0 {
                 return i + m.trailing_zeros() as usize;
@@ -450,7 +465,7 @@ pub(crate) fn first_escape(b: &[u8], mut i: usize) -> usize {
         }
     }
     while i + 8 <= b.len() {
-        let m = word_look_mask(u64::from_le_bytes([
+        let w = u64::from_le_bytes([
             b[i],
             b[i + 1],
             b[i + 2],
@@ -459,13 +474,15 @@ pub(crate) fn first_escape(b: &[u8], mut i: usize) -> usize {
             b[i + 5],
             b[i + 6],
             b[i + 7],
-        ]));
+        ]);
+        // the lowest flag stays exact: the high bits are, and the look mask's lowest is
+        let m = word_look_mask(w) | if HIGH { w & 0x8080_8080_8080_8080 } else { 0 };
         if m != 0 {
             return i + (m.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    while i < b.len() && !escapes(b[i]) {
+    while i < b.len() && !escapes(b[i]) && !(HIGH && b[i] > 0x7f) {
         i += 1;
     }
     i
@@ -515,9 +532,8 @@ impl<'a> Parser<'a> {
             // the line's end (at most twice its length)
             return Err(Stop::Invalid("larger than 2 GiB", 0));
         }
-        if std::str::from_utf8(self.src).is_err() {
-            return Err(Stop::Invalid("invalid UTF-8", 0));
-        }
+        // UTF-8 is checked per string, where the scan meets a byte past 0x7f: anywhere else such
+        // a byte is not JSON (the grammar outside strings is ASCII) and stops the parse
         self.nodes = Vec::with_capacity(self.src.len() / 12 + 4);
         // a container every ~60 bytes in Segment events; growing from empty cost 4 allocations
         self.spans = Vec::with_capacity(self.src.len() / 48 + 4);
@@ -714,12 +730,17 @@ impl<'a> Parser<'a> {
         let open = self.pos;
         let src = self.src;
         // the first byte that needs a look: the closing quote, mostly
-        let mut i = first_escape(src, open + 1);
+        let mut i = first_look(src, open + 1);
+        let mut ascii = true;
         loop {
             match src.get(i) {
                 None => return Err(Stop::Invalid("EOF while parsing a string", i)),
                 Some(b'"') => {
-                    self.nodes.push(str_node(open + 1, &src[open + 1..i], true));
+                    let text = &src[open + 1..i];
+                    if !ascii && std::str::from_utf8(text).is_err() {
+                        return Err(Stop::Invalid("invalid UTF-8", open + 1));
+                    }
+                    self.nodes.push(str_node(open + 1, text, true));
                     self.pos = i + 1;
                     return Ok(());
                 }
@@ -727,7 +748,11 @@ impl<'a> Parser<'a> {
                 Some(&b) if b < 0x20 => {
                     return Err(Stop::Invalid("control character in a string", i));
                 }
-                Some(_) => i += 1,
+                Some(_) => {
+                    // past 0x7f: the string's UTF-8 is checked whole at its end
+                    ascii = false;
+                    i = first_escape(src, i + 1);
+                }
             }
         }
     }
@@ -776,6 +801,11 @@ impl<'a> Parser<'a> {
                     i += 1;
                 }
             }
+        }
+        // the string's text as written (escapes are ASCII): valid UTF-8 exactly when every run of
+        // raw bytes between escapes is
+        if std::str::from_utf8(&src[open + 1..i]).is_err() {
+            return Err(Stop::Invalid("invalid UTF-8", open + 1));
         }
         let s = &self.extra[start..];
         let plain = !s.iter().copied().any(escapes);
@@ -1065,9 +1095,9 @@ impl<'a> Json<'a> {
             return None;
         }
         let bytes = &doc.line[span.start as usize..span.end as usize];
-        // SAFETY: the span is a slice of the line (checked to be UTF-8 before parsing) from an
-        // opening ASCII bracket to just after its closing one: both ends are character
-        // boundaries.
+        // SAFETY: the span is a slice of the line from an opening bracket to just after its
+        // closing one, all of it parsed: the grammar outside strings is ASCII (the parser stops
+        // at any other byte there), and every string in it was checked to be UTF-8.
         Some(Verbatim::new_unchecked(unsafe {
             std::str::from_utf8_unchecked(bytes)
         }))
@@ -1336,6 +1366,26 @@ mod tests {
             let mut plain = vec![b'x'; b.len()];
             if let Some(last) = plain.last_mut() { *last = b'"'; }
             prop_assert_eq!(first_escape(&plain, 0), plain.len().saturating_sub(1));
+            // the same scan stopping at bytes past 0x7f too
+            let naive = (start..b.len()).find(|&i| escapes(b[i]) || b[i] > 0x7f).unwrap_or(b.len());
+            prop_assert_eq!(first_look(&b, start), naive);
+        }
+
+        /// Any bytes in a key or a string value, escapes among them or not: the tree takes the
+        /// line exactly when serde_json does (UTF-8 is checked per string now, not per line),
+        /// and reads the same strings.
+        #[test]
+        fn strings_of_any_bytes_parse_as_serde_json_parses_them(
+            key in prop::collection::vec(prop_oneof![Just(b'a'), Just(b'\\'), Just(b'n'), 0x80u8..=0xff, 0x20u8..0x80], 0..24),
+            value in prop::collection::vec(prop_oneof![Just(b'a'), Just(b'\\'), Just(b'n'), 0x80u8..=0xff, 0x20u8..0x80, Just(0xc3), Just(0xa9)], 0..40),
+        ) {
+            let mut line = b"{\"".to_vec();
+            line.extend_from_slice(&key);
+            line.extend_from_slice(b"\":[\"");
+            line.extend_from_slice(&value);
+            line.extend_from_slice(b"\",1]}");
+            let ours = Doc::parse(&line).ok().map(|d| d.root().to_serde());
+            prop_assert_eq!(ours, serde_reads(&line), "{}", String::from_utf8_lossy(&line));
         }
 
         /// Every array and object that offers its text verbatim offers exactly the bytes the
@@ -1504,6 +1554,19 @@ mod tests {
             &br#"{"a":1e400}"#[..],
             br#"{"a":"\ud800"}"#,
             b"{\"a\":\"\xff\"}",
+            // UTF-8 is checked per string, and bytes past 0x7f are not JSON outside one
+            b"{\"\xc3\":1}",
+            b"{\"a\":\"x\xc3\"}",
+            b"{\"a\":\"\xe9t\xc3\xa9\"}",
+            b"{\"a\":\"\xc0\xaf\"}",
+            b"{\"a\":\"\xed\xa0\x80\"}",
+            b"{\"a\":\"\xf4\x90\x80\x80\"}",
+            b"{\"a\":\"\\n\xc3\"}",
+            b"{\"a\":\"\xc3\\u00a9\"}",
+            b"{\"a\":\"0123456789abcdef\x80\"}",
+            b"{\"a\":1\xc3\xa9}",
+            b"{\"a\":\xc3\xa9}",
+            b"\xef\xbb\xbf{\"a\":1}",
             b"{\"a\":\"x\x01\"}",
             br#"{"a":1,}"#,
             br#"[1,]"#,
