@@ -1179,11 +1179,11 @@ impl BodyBuffer {
     /// large enough to be worth it.
     pub fn with_capacity(capacity: usize) -> BodyBuffer {
         if capacity >= POOLED_BODY_MIN {
-            // the pool is sorted by capacity: take the largest (it grows once if short)
+            // the pool is sorted by capacity: take the largest; if even that is short, a fresh
+            // buffer (growing the pooled one would copy all its old bytes for nothing)
             let reused = BODY_POOL.lock().ok().and_then(|mut pool| pool.pop());
-            if let Some(mut buf) = reused {
+            if let Some(mut buf) = reused.filter(|b| b.capacity() >= capacity) {
                 buf.clear();
-                buf.reserve(capacity);
                 return BodyBuffer(buf);
             }
         }
@@ -1334,7 +1334,13 @@ mod body_buffer_tests {
         assert_eq!(next.as_ptr(), at, "the same memory");
         assert!(next.is_empty() && next.capacity() >= 100_000);
         assert!(pooled().is_empty());
-        drop(next); // never turned into bytes: freed, not pooled
+        // a pooled buffer too small for the body still leaves it room for all of it
+        drop(next.into_bytes());
+        assert_eq!(pooled().len(), 1);
+        let bigger = BodyBuffer::with_capacity(300_000);
+        assert!(bigger.capacity() >= 300_000);
+        assert!(pooled().is_empty());
+        drop(bigger); // never turned into bytes: freed, not pooled
 
         // small bodies are plain allocations; the pool keeps at most four, largest taken first
         drop(BodyBuffer::with_capacity(1_000).into_bytes());

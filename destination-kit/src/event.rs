@@ -248,22 +248,7 @@ impl Message {
     /// JSON is not an object, or when `type` is missing or unknown. Everything else is left to
     /// [`Message::validate`].
     pub fn from_slice(bytes: &[u8]) -> Result<Message, ParseError> {
-        Message::from_slice_as(bytes, true)
-    }
-
-    /// [`Message::from_slice`], into a tree only when `tree`.
-    pub(crate) fn from_slice_as(bytes: &[u8], tree: bool) -> Result<Message, ParseError> {
-        Message::from_line_as(bytes, None, tree)
-    }
-
-    /// [`Message::from_slice_as`] of bytes that are all of `shared` when given (a tree keeps a
-    /// handle on them instead of a copy).
-    pub(crate) fn from_line_as(
-        bytes: &[u8],
-        shared: Option<&bytes::Bytes>,
-        tree: bool,
-    ) -> Result<Message, ParseError> {
-        if let Some((call, doc, top)) = tree.then(|| parse_tree(bytes, shared)).flatten() {
+        if let Some((call, doc, top)) = parse_tree(bytes, None) {
             return Ok(Message::parsed(call, doc, top));
         }
         let value = parse_json(bytes)?;

@@ -213,6 +213,14 @@ impl fmt::Debug for Doc {
     }
 }
 
+/// A document as [`Doc::parse_text`] read it.
+enum Parsed {
+    /// Parsed from the text, its line not set yet: its nodes point into the text.
+    Text(Doc),
+    /// Built from serde_json's reading (a repeated key): every string in `extra`, no line.
+    Rebuilt(Doc),
+}
+
 /// The text at `r` of a document whose line is `line` and unescaped strings `extra`.
 #[inline]
 fn text_of<'b>(line: &'b [u8], extra: &'b [u8], r: std::ops::Range<usize>) -> &'b [u8] {
@@ -226,7 +234,10 @@ fn text_of<'b>(line: &'b [u8], extra: &'b [u8], r: std::ops::Range<usize>) -> &'
 impl Doc {
     /// Parse one JSON document (UTF-8 checked, depth limited, repeated keys last-wins).
     pub fn parse(bytes: &[u8]) -> Result<Doc, DocError> {
-        Doc::parse_from(bytes, None)
+        Ok(match Doc::parse_text(bytes)? {
+            Parsed::Text(doc) => doc.with_line(bytes::Bytes::copy_from_slice(bytes)),
+            Parsed::Rebuilt(doc) => doc,
+        })
     }
 
     /// [`Doc::parse`] of text held in shared bytes (a line cut from a reader's block): the
@@ -239,17 +250,21 @@ impl Doc {
     /// assert_eq!(doc.root().get("b").unwrap().verbatim().unwrap().as_str(), "[1,2]");
     /// ```
     pub fn parse_shared(line: bytes::Bytes) -> Result<Doc, DocError> {
-        Doc::parse_from(&line.clone(), Some(line))
+        Ok(match Doc::parse_text(&line)? {
+            Parsed::Text(doc) => doc.with_line(line),
+            Parsed::Rebuilt(doc) => doc,
+        })
     }
 
-    fn parse_from(bytes: &[u8], shared: Option<bytes::Bytes>) -> Result<Doc, DocError> {
-        match Parser::new(bytes).run(shared) {
-            Ok(doc) => Ok(doc),
+    /// The tree of `bytes`; one parsed from the text still needs that text as its line.
+    fn parse_text(bytes: &[u8]) -> Result<Parsed, DocError> {
+        match Parser::new(bytes).run() {
+            Ok(doc) => Ok(Parsed::Text(doc)),
             Err(Stop::RepeatedKey) => {
                 // rare: build the tree from serde_json's reading, where the last value wins
                 let v: serde_json::Value =
                     serde_json::from_slice(bytes).map_err(|e| DocError::Json(e.to_string()))?;
-                Ok(Doc::from_serde(&v))
+                Ok(Parsed::Rebuilt(Doc::from_serde(&v)))
             }
             Err(Stop::TooDeep(offset)) => Err(DocError::TooDeep { offset }),
             Err(Stop::Invalid(what, at)) => Err(DocError::Json(format!("{what} at byte {at}"))),
@@ -323,6 +338,12 @@ impl Doc {
             doc: self,
             at: pos.0 as usize,
         })
+    }
+
+    /// The document parsed from `line`, given it (see [`Parsed::Text`]).
+    fn with_line(mut self, line: bytes::Bytes) -> Doc {
+        self.line = line;
+        self
     }
 
     /// The text at `r` (in the line or among the unescaped strings).
@@ -420,7 +441,7 @@ pub(crate) fn word_look_mask(w: u64) -> u64 {
 }
 
 /// The first index from `i` on of a byte of `b` that JSON escapes in a string (below 0x20, `"`
-/// or `\\`), or `b.len()`: 16 bytes at a time with SSE2 (part of every x86-64), then a word at a
+/// or `\`), or `b.len()`: 16 bytes at a time with SSE2 (part of every x86-64), then a word at a
 /// time, then byte by byte. Always inlined: the parser calls it for every string, and out of
 /// line (as it went once the parser's `string` was inlined) the call cost ~15 instructions.
 #[inline(always)]
@@ -525,8 +546,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Parse the text; the document keeps `shared` as its line, or a copy of the text.
-    fn run(mut self, shared: Option<bytes::Bytes>) -> Result<Doc, Stop> {
+    /// Parse the text, into a document whose line the caller sets (see [`Parsed::Text`]).
+    fn run(mut self) -> Result<Doc, Stop> {
         if self.src.len() > (u32::MAX / 2) as usize {
             // offsets and subtree sizes are 32-bit, and an unescaped string's offset is past
             // the line's end (at most twice its length)
@@ -599,10 +620,9 @@ impl<'a> Parser<'a> {
                     if self.pos != self.src.len() {
                         return Err(Stop::Invalid("trailing characters", self.pos));
                     }
-                    let line = shared.unwrap_or_else(|| bytes::Bytes::copy_from_slice(self.src));
                     return Ok(Doc {
                         nodes: self.nodes,
-                        line,
+                        line: bytes::Bytes::new(),
                         extra: self.extra,
                         spans: self.spans,
                     });
