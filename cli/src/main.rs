@@ -48,6 +48,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    alloc::configure();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -1146,7 +1146,9 @@ impl<D: Destination> DynDestination for Configured<D> {
 /// Amplitude pipeline's page faults came from writing request bodies. A `BodyBuffer` takes its
 /// memory from a small process-wide pool and, when the last [`Bytes`] made from it is dropped
 /// (the request answered, retries included), gives it back. Bodies under 64 KiB are not worth
-/// pooling and are plain allocations; at most four buffers wait in the pool.
+/// pooling and are plain allocations. A pooled buffer is made with an eighth more room than its
+/// first body asked, so the next bodies of about the same size fit in it; the pool keeps as
+/// many buffers as requests are usually in flight (eight), at most 64 MiB.
 ///
 /// ```
 /// use destination_kit::destination::BodyBuffer;
@@ -1165,29 +1167,37 @@ impl fmt::Debug for BodyBuffer {
     }
 }
 
-/// Buffers given back by sent bodies.
+/// Buffers given back by sent bodies, sorted by capacity.
 static BODY_POOL: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
 /// Smallest body worth pooling.
 const POOLED_BODY_MIN: usize = 64 << 10;
 /// Largest body kept for reuse (a bigger one is freed).
 const POOLED_BODY_MAX: usize = 32 << 20;
-/// Buffers kept at most.
-const BODY_POOL_LEN: usize = 4;
+/// Buffers kept at most: the runtime's default number of requests in flight.
+const BODY_POOL_LEN: usize = 8;
+/// Bytes kept at most, all pooled buffers together.
+const BODY_POOL_BYTES: usize = 64 << 20;
 
 impl BodyBuffer {
     /// An empty body with room for `capacity` bytes, reusing a pooled buffer when the body is
     /// large enough to be worth it.
     pub fn with_capacity(capacity: usize) -> BodyBuffer {
-        if capacity >= POOLED_BODY_MIN {
-            // the pool is sorted by capacity: take the largest; if even that is short, a fresh
-            // buffer (growing the pooled one would copy all its old bytes for nothing)
-            let reused = BODY_POOL.lock().ok().and_then(|mut pool| pool.pop());
-            if let Some(mut buf) = reused.filter(|b| b.capacity() >= capacity) {
+        if capacity < POOLED_BODY_MIN {
+            return BodyBuffer(Vec::with_capacity(capacity));
+        }
+        if let Ok(mut pool) = BODY_POOL.lock() {
+            // the smallest that fits; when none does, the pool is left as it is (growing a
+            // pooled buffer would copy all its old bytes for nothing)
+            let at = pool.partition_point(|b| b.capacity() < capacity);
+            if at < pool.len() {
+                let mut buf = pool.remove(at);
                 buf.clear();
                 return BodyBuffer(buf);
             }
         }
-        BodyBuffer(Vec::with_capacity(capacity))
+        // room for the next bodies of about this size, in whole 64 KiB
+        let room = (capacity + capacity / 8).next_multiple_of(POOLED_BODY_MIN);
+        BodyBuffer(Vec::with_capacity(room.min(POOLED_BODY_MAX).max(capacity)))
     }
     /// The body as the bytes a [`PartnerRequest`] sends; the memory returns to the pool when
     /// the last clone of them is dropped.
@@ -1234,12 +1244,15 @@ impl Drop for Returned {
         if buf.capacity() > POOLED_BODY_MAX {
             return;
         }
-        if let Ok(mut pool) = BODY_POOL.lock()
-            && pool.len() < BODY_POOL_LEN
-        {
-            // kept sorted by capacity, so `with_capacity` takes the largest
-            let at = pool.partition_point(|b| b.capacity() <= buf.capacity());
-            pool.insert(at, buf);
+        let Ok(mut pool) = BODY_POOL.lock() else {
+            return;
+        };
+        let at = pool.partition_point(|b| b.capacity() <= buf.capacity());
+        pool.insert(at, buf);
+        // over the limits, the smallest buffers go first: big bodies are the ones worth keeping
+        let mut bytes: usize = pool.iter().map(Vec::capacity).sum();
+        while pool.len() > BODY_POOL_LEN || bytes > BODY_POOL_BYTES {
+            bytes -= pool.remove(0).capacity();
         }
     }
 }
@@ -1334,25 +1347,51 @@ mod body_buffer_tests {
         assert_eq!(next.as_ptr(), at, "the same memory");
         assert!(next.is_empty() && next.capacity() >= 100_000);
         assert!(pooled().is_empty());
-        // a pooled buffer too small for the body still leaves it room for all of it
+        // a fresh pooled buffer has room for a somewhat bigger next body
+        assert!(
+            next.capacity() >= 100_000 + 100_000 / 8,
+            "{}",
+            next.capacity()
+        );
         drop(next.into_bytes());
+        let bigger = BodyBuffer::with_capacity(112_000);
+        assert_eq!(bigger.as_ptr(), at, "an eighth more still fits");
+        // a pooled buffer too small for a body is left in the pool, not dropped
+        drop(bigger.into_bytes());
+        let much_bigger = BodyBuffer::with_capacity(300_000);
+        assert!(much_bigger.capacity() >= 300_000);
+        assert_eq!(pooled().len(), 1, "the small one is still there");
+        drop(much_bigger); // never turned into bytes: freed, not pooled
         assert_eq!(pooled().len(), 1);
-        let bigger = BodyBuffer::with_capacity(300_000);
-        assert!(bigger.capacity() >= 300_000);
-        assert!(pooled().is_empty());
-        drop(bigger); // never turned into bytes: freed, not pooled
+        // the smallest buffer that fits is taken, not the largest
+        drop(BodyBuffer::with_capacity(500_000).into_bytes());
+        assert_eq!(pooled().len(), 2);
+        let fits = BodyBuffer::with_capacity(80_000);
+        assert_eq!(fits.as_ptr(), at);
+        drop(fits);
+        assert_eq!(pooled().len(), 1);
 
-        // small bodies are plain allocations; the pool keeps at most four, largest taken first
+        // small bodies are plain allocations; the pool keeps at most eight, dropping the
+        // smallest first
+        BODY_POOL.lock().unwrap().clear();
         drop(BodyBuffer::with_capacity(1_000).into_bytes());
         assert!(pooled().is_empty());
-        let bodies: Vec<Bytes> = (1..=6)
+        let bodies: Vec<Bytes> = (1..=10)
             .map(|i| BodyBuffer::with_capacity(i * 100_000).into_bytes())
             .collect();
         drop(bodies);
         let caps = pooled();
-        assert_eq!(caps.len(), 4);
+        assert_eq!(caps.len(), 8);
         assert!(caps.windows(2).all(|w| w[0] <= w[1]), "{caps:?}");
-        assert!(BodyBuffer::with_capacity(65_536).capacity() >= caps[3]);
+        assert!(caps[0] >= 300_000, "the two smallest went: {caps:?}");
+        // and at most 64 MiB in all
+        BODY_POOL.lock().unwrap().clear();
+        let bodies: Vec<Bytes> = (0..3)
+            .map(|_| BodyBuffer::with_capacity(25 << 20).into_bytes())
+            .collect();
+        drop(bodies);
+        assert_eq!(pooled().len(), 2, "{:?}", pooled());
+        assert!(pooled().iter().sum::<usize>() <= BODY_POOL_BYTES);
         // too large to keep
         BODY_POOL.lock().unwrap().clear();
         drop(BodyBuffer::with_capacity(POOLED_BODY_MAX + 1).into_bytes());
