@@ -59,7 +59,7 @@ impl Preparer {
     pub fn prepare_input(&self, input: Input, now: SystemTime, out: &mut Vec<Prepared>) {
         match input.body {
             Body::Parsed(r) => {
-                out.push(self.prepare(input.line, input.batch_index, input.raw, r, now))
+                out.push(self.prepare(input.line, input.batch_index, input.raw, *r, now))
             }
             Body::Line(bytes) => {
                 let records = parse_line_as(input.line, &bytes, Some(&bytes), self.info.reads_tree);

@@ -133,7 +133,11 @@ pub(crate) async fn run_batch(
     payloads: Vec<Payload>,
     items: Vec<Item>,
 ) -> BatchDone {
-    let mut out = BatchDone::default();
+    // one result per payload: room for all of them at once
+    let mut out = BatchDone {
+        done: Vec::with_capacity(items.len()),
+        ..BatchDone::default()
+    };
     // a retry that an earlier run had scheduled is not sent before its time
     let due = items
         .iter()
