@@ -362,6 +362,73 @@ impl Doc {
     }
 }
 
+/// Buffers of the last document dropped on this thread and of its last parse, for the next
+/// parse: the pipeline parses a line, maps it and drops its tree on the same thread, so each
+/// parse found ~3 kB of fresh buffers (nodes, spans, the parser's stack), each past mimalloc's
+/// small-block fast path, and gave them back at the end.
+mod spare {
+    use super::{Frame, Node, Span};
+    use std::cell::Cell;
+
+    thread_local! {
+        static NODES: Cell<Vec<Node>> = const { Cell::new(Vec::new()) };
+        static SPANS: Cell<Vec<Span>> = const { Cell::new(Vec::new()) };
+        static STACK: Cell<Vec<Frame>> = const { Cell::new(Vec::new()) };
+    }
+
+    /// Buffers larger than this many bytes are freed, not kept (one huge line's tree would
+    /// otherwise stay with the thread).
+    const KEEP_BYTES: usize = 256 << 10;
+
+    /// The thread's spare buffer if it has `room`, else a fresh one (the spare then stays for
+    /// the next, usual-sized parse).
+    fn take<T>(cell: &'static std::thread::LocalKey<Cell<Vec<T>>>, room: usize) -> Vec<T> {
+        let v = cell.try_with(Cell::take).unwrap_or_default();
+        if v.capacity() >= room {
+            return v;
+        }
+        if v.capacity() > 0 {
+            let _ = cell.try_with(|c| c.set(v));
+        }
+        Vec::with_capacity(room)
+    }
+
+    fn keep<T>(cell: &'static std::thread::LocalKey<Cell<Vec<T>>>, mut v: Vec<T>) {
+        if v.capacity() == 0 || v.capacity() * std::mem::size_of::<T>() > KEEP_BYTES {
+            return;
+        }
+        v.clear();
+        // during the thread's teardown there is nowhere to keep it: dropped
+        let _ = cell.try_with(|c| c.set(v));
+    }
+
+    pub(super) fn nodes(room: usize) -> Vec<Node> {
+        take(&NODES, room)
+    }
+    pub(super) fn spans(room: usize) -> Vec<Span> {
+        take(&SPANS, room)
+    }
+    pub(super) fn stack(room: usize) -> Vec<Frame> {
+        take(&STACK, room)
+    }
+    pub(super) fn keep_nodes(v: Vec<Node>) {
+        keep(&NODES, v)
+    }
+    pub(super) fn keep_spans(v: Vec<Span>) {
+        keep(&SPANS, v)
+    }
+    pub(super) fn keep_stack(v: Vec<Frame>) {
+        keep(&STACK, v)
+    }
+}
+
+impl Drop for Doc {
+    fn drop(&mut self) {
+        spare::keep_nodes(std::mem::take(&mut self.nodes));
+        spare::keep_spans(std::mem::take(&mut self.spans));
+    }
+}
+
 /// Objects with more keys than this are checked for repeated keys by sorting them.
 const SMALL_OBJECT: u32 = 32;
 
@@ -557,10 +624,18 @@ impl<'a> Parser<'a> {
         // a byte is not JSON (the grammar outside strings is ASCII) and stops the parse
         // a node every 10.4-15.6 bytes in Segment events (the peer stream): room for one every
         // 10 leaves 1 line in 8 growing its nodes (a copy of them all) no more
-        self.nodes = Vec::with_capacity(self.src.len() / 10 + 8);
+        self.nodes = spare::nodes(self.src.len() / 10 + 8);
         // a container every ~60 bytes in Segment events; growing from empty cost 4 allocations
-        self.spans = Vec::with_capacity(self.src.len() / 48 + 4);
-        let mut stack: Vec<Frame> = Vec::with_capacity(16);
+        self.spans = spare::spans(self.src.len() / 48 + 4);
+        let mut stack = spare::stack(16);
+        let result = self.build(&mut stack);
+        spare::keep_stack(stack);
+        result
+    }
+
+    /// [`Self::run`]'s loop, with its stack of open containers.
+    #[inline(always)]
+    fn build(&mut self, stack: &mut Vec<Frame>) -> Result<Doc, Stop> {
         'value: loop {
             let c = self.peek();
             let start = self.pos;
@@ -622,10 +697,10 @@ impl<'a> Parser<'a> {
                         return Err(Stop::Invalid("trailing characters", self.pos));
                     }
                     return Ok(Doc {
-                        nodes: self.nodes,
+                        nodes: std::mem::take(&mut self.nodes),
                         line: bytes::Bytes::new(),
-                        extra: self.extra,
-                        spans: self.spans,
+                        extra: std::mem::take(&mut self.extra),
+                        spans: std::mem::take(&mut self.spans),
                     });
                 };
                 frame.count += 1;
@@ -1327,6 +1402,51 @@ impl Serialize for Arr<'_> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_dropped_trees_buffers_serve_the_next_parse_on_its_thread() {
+        // a thread of its own: other tests' parses do not take the spare buffers meanwhile
+        std::thread::spawn(|| {
+            let line = br#"{"a":[1,2,{"b":"c"}],"d":"e"}"#;
+            let first = Doc::parse(line).unwrap();
+            let (nodes, spans) = (first.nodes.as_ptr(), first.spans.as_ptr());
+            drop(first);
+            let second = Doc::parse(br#"{"x":{"y":[true,null]}}"#).unwrap();
+            assert_eq!(second.nodes.as_ptr(), nodes, "the same node buffer");
+            assert_eq!(second.spans.as_ptr(), spans, "the same span buffer");
+            // and the tree read from it is the second document's, whole
+            assert_eq!(
+                second.root().to_serde(),
+                serde_json::json!({"x": {"y": [true, null]}})
+            );
+            // two trees alive at once: the second has buffers of its own
+            let third = Doc::parse(line).unwrap();
+            assert_ne!(third.nodes.as_ptr(), second.nodes.as_ptr());
+            assert_eq!(third.root().get("d").unwrap().as_str(), Some("e"));
+            drop((second, third));
+
+            // a spare too small for a longer line is not used for it (nor dropped)
+            let long = format!(r#"{{"k":[{}]}}"#, vec!["1"; 500].join(","));
+            let big = Doc::parse(long.as_bytes()).unwrap();
+            assert!(big.nodes.capacity() >= 500);
+            assert_eq!(big.root().get("k").unwrap().as_array().unwrap().len(), 500);
+            let kept = big.nodes.as_ptr();
+            drop(big);
+            // a tree over 256 kB of nodes is freed, not kept for the thread
+            let huge = format!(r#"[{}]"#, vec!["1"; 40_000].join(","));
+            let h = Doc::parse(huge.as_bytes()).unwrap();
+            assert_eq!(h.root().as_array().unwrap().len(), 40_000);
+            drop(h);
+            let after = Doc::parse(line).unwrap();
+            assert_eq!(
+                after.nodes.as_ptr(),
+                kept,
+                "the huge tree's buffer was not kept"
+            );
+        })
+        .join()
+        .unwrap();
+    }
 
     fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         use serde_json::Value as V;
