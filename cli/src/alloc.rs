@@ -8,8 +8,6 @@
 //! ~550 instructions each in an Amplitude pipeline of 20,000 events. Every block `mi_malloc`
 //! returns is aligned to at least a machine word, so layouts that ask no more take the plain
 //! calls; the rest keep the aligned ones.
-//!
-//! [`configure`] sets how mimalloc gives memory back to the system (see there).
 
 use libmimalloc_sys as mi;
 use std::alloc::{GlobalAlloc, Layout};
@@ -17,28 +15,6 @@ use std::ffi::c_void;
 
 /// Alignment every `mi_malloc` block has (a machine word).
 const PLAIN_ALIGN: usize = std::mem::size_of::<usize>();
-
-/// mimalloc's `purge_decommits` option (its index in `mi_option_t`, mimalloc 3 as
-/// `libmimalloc-sys` 0.1.49 builds it; the crate names no constant for it).
-const MI_OPTION_PURGE_DECOMMITS: mi::mi_option_t = 5;
-
-/// Purge memory by marking it free (`MADV_FREE`) instead of handing it back
-/// (`MADV_DONTNEED`), unless `MIMALLOC_PURGE_DECOMMITS` says otherwise. Call first in `main`.
-///
-/// By default mimalloc hands back memory 10 ms after its last block is freed, and the next use
-/// of it faults every page in again, each zeroed by the kernel (2 MiB at a time where huge pages
-/// back it). The pipeline frees most of its memory on a thread other than the one that
-/// allocated it, so whole pages fall free and fill again all the time: a `destkit bench` of
-/// 200,000 events took 1,600–5,400 page faults, and the kernel's page zeroing was 3–9 % of the
-/// CPU. Memory marked free stays mapped and is reused as it is unless the system runs short and
-/// takes it. Measured on 2 cores, six alternated runs of 200,000 events, `--pipeline-only`:
-/// page faults 1,660–5,415 → 439–888, CPU median 2,275 → 2,175 ms. The cost: the process's RSS
-/// no longer drops as soon as memory is purged; the system still gets it back when it needs it.
-pub fn configure() {
-    // SAFETY: sets an option's default before any thread but the main one runs; an option the
-    // environment set keeps its value
-    unsafe { mi::mi_option_set_default(MI_OPTION_PURGE_DECOMMITS, 0) }
-}
 
 /// mimalloc as the global allocator (see the module's documentation).
 pub struct Mimalloc;
@@ -93,25 +69,6 @@ unsafe impl GlobalAlloc for Mimalloc {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn purged_memory_is_marked_free_unless_the_environment_says_otherwise() {
-        let was = unsafe { mi::mi_option_get(MI_OPTION_PURGE_DECOMMITS) };
-        configure();
-        let now = unsafe { mi::mi_option_get(MI_OPTION_PURGE_DECOMMITS) };
-        match std::env::var("MIMALLOC_PURGE_DECOMMITS") {
-            Ok(_) => assert_eq!(now, was, "the environment decides"),
-            Err(_) => {
-                assert_eq!(was, 1, "mimalloc's own default: decommit");
-                assert_eq!(now, 0);
-            }
-        }
-        // the options next to it are not touched: eager arena commit and large OS pages
-        unsafe {
-            assert_eq!(mi::mi_option_get(mi::mi_option_large_os_pages), 0);
-            assert_eq!(mi::mi_option_get(mi::mi_option_show_stats), 0);
-        }
-    }
 
     #[test]
     fn blocks_have_the_alignment_their_layout_asks_for_and_keep_their_bytes() {

@@ -48,7 +48,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    alloc::configure();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
