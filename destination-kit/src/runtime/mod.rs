@@ -935,13 +935,16 @@ impl<'a> Driver<'a> {
             let n = b.payloads.len();
             n >= partner_max || b.bytes >= max_bytes || (later == 0 && n >= max_events)
         };
+        // the payload joins `b`; the route to send now, if the batch is to go
+        let join = |b: &mut OpenBatch, p: Payload, item: Item| {
+            b.bytes += len;
+            b.payloads.push(p);
+            b.items.push(item);
+            close(b).then(|| b.payloads[b.payloads.len() - 1].route.clone())
+        };
         let (p, item) = match self.open.get_mut(&p.route) {
             Some(b) if !full(b) => {
-                b.bytes += len;
-                b.payloads.push(p);
-                b.items.push(item);
-                if close(b) {
-                    let route = b.payloads[b.payloads.len() - 1].route.clone();
+                if let Some(route) = join(b, p, item) {
                     self.dispatch(route).await;
                 }
                 return;
@@ -964,11 +967,7 @@ impl<'a> Driver<'a> {
             bytes: 0,
             started: Instant::now(),
         });
-        b.bytes += len;
-        b.payloads.push(p);
-        b.items.push(item);
-        if close(b) {
-            let route = b.payloads[b.payloads.len() - 1].route.clone();
+        if let Some(route) = join(b, p, item) {
             self.dispatch(route).await;
         }
     }
