@@ -73,6 +73,32 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
+thread_local! {
+    /// The buffer [`to_exact_string`] writes in, kept for the thread's next payload.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// [`to_string`] into a `String` of exactly its length: written in the thread's scratch buffer
+/// (hot in cache, never grown once it has held the thread's largest payload), then copied once
+/// into an allocation of the exact size. A payload lives until its batch is answered, so its
+/// block's size is memory held: written in place with room to spare and shrunk after, an
+/// ~850-byte Amplitude payload kept the block of its ~1,060-byte start (mimalloc shrinks in
+/// place), and that block was past mimalloc's small-block fast path (1 KiB).
+pub(crate) fn to_exact_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
+    let mut buf = SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default();
+    buf.clear();
+    let written = value.serialize(&mut Writer { out: &mut buf });
+    let out = written.map(|()| buf.as_slice().to_vec());
+    // a scratch buffer past 256 kB (one huge payload) is not kept for the thread
+    if buf.capacity() <= 256 << 10 {
+        let _ = SCRATCH.try_with(|c| c.set(buf));
+    }
+    let out = out?;
+    debug_assert!(std::str::from_utf8(&out).is_ok(), "the writer wrote UTF-8");
+    // SAFETY: as in `to_string`: every byte the writer emits is UTF-8 by construction
+    Ok(unsafe { String::from_utf8_unchecked(out) })
+}
+
 /// `value` as compact JSON in a `String`: [`to_vec`] without checking its output again.
 pub fn to_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
     let out = to_vec(value)?;
@@ -751,6 +777,43 @@ fn write_verbatim(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exact_string_is_the_same_json_in_a_block_of_its_own_length() {
+        std::thread::spawn(|| {
+            let big = serde_json::json!({"a": "x".repeat(3000), "b": [1, 2.5, null, "\u{e9}\n"]});
+            let small = serde_json::json!({"k": "v"});
+            for v in [&big, &small, &big] {
+                let exact = to_exact_string(v).unwrap();
+                assert_eq!(exact, serde_json::to_string(v).unwrap());
+                assert_eq!(exact.capacity(), exact.len(), "no room to spare");
+            }
+            // the scratch buffer stays with the thread, as large as the largest payload
+            let kept = SCRATCH.with(|c| {
+                let b = c.take();
+                let cap = b.capacity();
+                c.set(b);
+                cap
+            });
+            assert!(kept >= to_exact_string(&big).unwrap().len(), "{kept}");
+            // one past 256 kB is not kept
+            let huge = serde_json::json!("y".repeat(300_000));
+            assert_eq!(to_exact_string(&huge).unwrap().len(), 300_002);
+            let kept = SCRATCH.with(|c| {
+                let b = c.take();
+                let cap = b.capacity();
+                c.set(b);
+                cap
+            });
+            assert!(kept < 256 << 10, "{kept}");
+            // an error leaves nothing half-written for the next payload
+            let bad: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+            assert!(to_exact_string(&bad).is_err());
+            assert_eq!(to_exact_string(&small).unwrap(), r#"{"k":"v"}"#);
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn raw_values_are_written_verbatim_as_serde_json_writes_them() {
