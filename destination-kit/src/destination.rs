@@ -298,7 +298,7 @@ impl Payload {
         body: &impl serde::Serialize,
     ) -> Result<Payload, String> {
         let cannot = |e: String| format!("the payload cannot be serialised as JSON: {e}");
-        let text = crate::json::write::to_exact_string(body).map_err(|e| cannot(e.to_string()))?;
+        let text = crate::json::write::to_string(body).map_err(|e| cannot(e.to_string()))?;
         let body = crate::json::write::into_raw_value(text).map_err(|e| cannot(e.to_string()))?;
         Ok(Payload {
             route: route.into(),

@@ -365,7 +365,8 @@ impl Doc {
 /// Buffers of the last document dropped on this thread and of its last parse, for the next
 /// parse: the pipeline parses a line, maps it and drops its tree on the same thread, so each
 /// parse found ~3 kB of fresh buffers (nodes, spans, the parser's stack), each past mimalloc's
-/// small-block fast path, and gave them back at the end.
+/// small-block fast path, and gave them back at the end. Also the writer's scratch buffer
+/// (see [`write::to_vec`]).
 mod spare {
     use super::{Frame, Node, Span};
     use std::cell::Cell;
@@ -374,6 +375,7 @@ mod spare {
         static NODES: Cell<Vec<Node>> = const { Cell::new(Vec::new()) };
         static SPANS: Cell<Vec<Span>> = const { Cell::new(Vec::new()) };
         static STACK: Cell<Vec<Frame>> = const { Cell::new(Vec::new()) };
+        static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
     }
 
     /// Buffers larger than this many bytes are freed, not kept (one huge line's tree would
@@ -419,6 +421,13 @@ mod spare {
     }
     pub(super) fn keep_stack(v: Vec<Frame>) {
         keep(&STACK, v)
+    }
+    /// The writer's scratch buffer, empty.
+    pub(super) fn scratch() -> Vec<u8> {
+        take(&SCRATCH, 0)
+    }
+    pub(super) fn keep_scratch(v: Vec<u8>) {
+        keep(&SCRATCH, v)
     }
 }
 

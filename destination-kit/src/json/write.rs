@@ -52,51 +52,21 @@ impl Serialize for Verbatim<'_> {
 /// The error type (serde_json's, so messages read the same).
 pub type Error = serde_json::Error;
 
-thread_local! {
-    /// Room to start the next output with on this thread: a quarter more than the recent
-    /// outputs' lengths, forgetting a longer one an eighth at a time. Payloads of one stream
-    /// are alike; a fixed 1 KiB start made 12,022 of 31,751 Amplitude payloads (20,000 events)
-    /// grow once, copying what was written so far.
-    static ROOM: std::cell::Cell<usize> = const { std::cell::Cell::new(1024) };
-}
-
-/// `value` as compact JSON, exactly the bytes `serde_json::to_vec` gives.
+/// `value` as compact JSON, exactly the bytes `serde_json::to_vec` gives, in a `Vec` of exactly
+/// its length.
+///
+/// Written in the thread's scratch buffer (hot in cache, never grown once it has held the
+/// thread's largest output; see `json::spare`), then copied once into an allocation of the
+/// exact size. A payload lives until its batch is answered, so its block's size is memory held:
+/// written in place with room to spare and shrunk after, an ~850-byte Amplitude payload kept the
+/// block of its ~1,060-byte start (mimalloc shrinks in place), and that block was past
+/// mimalloc's small-block fast path (1 KiB).
 pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::with_capacity(ROOM.get());
-    value.serialize(&mut Writer { out: &mut out })?;
-    let len = out.len();
-    ROOM.set(
-        (len + len / 4)
-            .max(ROOM.get() - ROOM.get() / 8)
-            .clamp(256, 64 << 10),
-    );
-    Ok(out)
-}
-
-thread_local! {
-    /// The buffer [`to_exact_string`] writes in, kept for the thread's next payload.
-    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// [`to_string`] into a `String` of exactly its length: written in the thread's scratch buffer
-/// (hot in cache, never grown once it has held the thread's largest payload), then copied once
-/// into an allocation of the exact size. A payload lives until its batch is answered, so its
-/// block's size is memory held: written in place with room to spare and shrunk after, an
-/// ~850-byte Amplitude payload kept the block of its ~1,060-byte start (mimalloc shrinks in
-/// place), and that block was past mimalloc's small-block fast path (1 KiB).
-pub(crate) fn to_exact_string<T: Serialize + ?Sized>(value: &T) -> Result<String, Error> {
-    let mut buf = SCRATCH.try_with(std::cell::Cell::take).unwrap_or_default();
-    buf.clear();
+    let mut buf = super::spare::scratch();
     let written = value.serialize(&mut Writer { out: &mut buf });
     let out = written.map(|()| buf.as_slice().to_vec());
-    // a scratch buffer past 256 kB (one huge payload) is not kept for the thread
-    if buf.capacity() <= 256 << 10 {
-        let _ = SCRATCH.try_with(|c| c.set(buf));
-    }
-    let out = out?;
-    debug_assert!(std::str::from_utf8(&out).is_ok(), "the writer wrote UTF-8");
-    // SAFETY: as in `to_string`: every byte the writer emits is UTF-8 by construction
-    Ok(unsafe { String::from_utf8_unchecked(out) })
+    super::spare::keep_scratch(buf);
+    out
 }
 
 /// `value` as compact JSON in a `String`: [`to_vec`] without checking its output again.
@@ -784,32 +754,32 @@ mod tests {
             let big = serde_json::json!({"a": "x".repeat(3000), "b": [1, 2.5, null, "\u{e9}\n"]});
             let small = serde_json::json!({"k": "v"});
             for v in [&big, &small, &big] {
-                let exact = to_exact_string(v).unwrap();
+                let exact = to_string(v).unwrap();
                 assert_eq!(exact, serde_json::to_string(v).unwrap());
                 assert_eq!(exact.capacity(), exact.len(), "no room to spare");
             }
             // the scratch buffer stays with the thread, as large as the largest payload
-            let kept = SCRATCH.with(|c| {
-                let b = c.take();
+            let kept = {
+                let b = super::super::spare::scratch();
                 let cap = b.capacity();
-                c.set(b);
+                super::super::spare::keep_scratch(b);
                 cap
-            });
-            assert!(kept >= to_exact_string(&big).unwrap().len(), "{kept}");
+            };
+            assert!(kept >= to_string(&big).unwrap().len(), "{kept}");
             // one past 256 kB is not kept
             let huge = serde_json::json!("y".repeat(300_000));
-            assert_eq!(to_exact_string(&huge).unwrap().len(), 300_002);
-            let kept = SCRATCH.with(|c| {
-                let b = c.take();
+            assert_eq!(to_string(&huge).unwrap().len(), 300_002);
+            let kept = {
+                let b = super::super::spare::scratch();
                 let cap = b.capacity();
-                c.set(b);
+                super::super::spare::keep_scratch(b);
                 cap
-            });
+            };
             assert!(kept < 256 << 10, "{kept}");
             // an error leaves nothing half-written for the next payload
             let bad: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
-            assert!(to_exact_string(&bad).is_err());
-            assert_eq!(to_exact_string(&small).unwrap(), r#"{"k":"v"}"#);
+            assert!(to_string(&bad).is_err());
+            assert_eq!(to_string(&small).unwrap(), r#"{"k":"v"}"#);
         })
         .join()
         .unwrap();
