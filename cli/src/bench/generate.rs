@@ -75,13 +75,26 @@ fn iso(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Write `n` events, one JSON object per line, to `out`. Event times start at `start_ms`
-/// (Unix milliseconds) and advance 1–40 ms per event.
-pub fn write_events(out: &mut impl Write, n: u64, seed: u64, start_ms: i64) -> io::Result<()> {
+/// The most event times may span: a day, well inside the oldest time partners take (GA4: 72 hours).
+const MAX_SPAN_MS: u64 = 24 * 3_600_000;
+
+/// The largest step between two events' times for a stream of `n`: 40 ms, less for streams so
+/// long that `n` steps of 40 ms would span more than [`MAX_SPAN_MS`] (at least 1 ms).
+pub fn max_step_ms(n: u64) -> u64 {
+    (MAX_SPAN_MS / n.max(1)).clamp(1, 40)
+}
+
+/// Write `n` events, one JSON object per line, to `out`. Event times advance 1 to
+/// [`max_step_ms`]`(n)` ms per event and never pass `end_ms` (Unix milliseconds): the first is
+/// after `end_ms − n × max_step_ms(n)`, so a stream of up to 86.4 million events lies within the
+/// day before `end_ms`. (Times that ran hours past the present made GA4, which takes events at
+/// most a few minutes ahead, reject most of a stream of a million.)
+pub fn write_events(out: &mut impl Write, n: u64, seed: u64, end_ms: i64) -> io::Result<()> {
     let mut rng = Rng::new(seed);
-    let mut ts = start_ms;
+    let step = max_step_ms(n);
+    let mut ts = end_ms.saturating_sub(n.saturating_mul(step).min(i64::MAX as u64) as i64);
     for i in 0..n {
-        ts += rng.int(1, 40) as i64;
+        ts += rng.int(1, step) as i64;
         let user = rng.int(0, 1999);
         let has_user_id = user % 10 < 7;
         let p = rng.int(0, 199);
@@ -187,5 +200,36 @@ mod tests {
             let m = r.result.expect("parses");
             assert_eq!(m.validate(), vec![], "line {}", r.line);
         }
+    }
+
+    #[test]
+    fn event_times_end_by_the_given_time_and_span_at_most_a_day() {
+        let end = 1_700_000_000_000;
+        let mut out = Vec::new();
+        write_events(&mut out, 500, 7, end).unwrap();
+        let mut last = i64::MIN;
+        for r in destination_kit::event::parse_document(&out) {
+            let m = r.result.expect("parses");
+            let t = m.timestamp().expect("a timestamp").timestamp_millis();
+            assert!(t <= end, "line {} at {t} is after the end {end}", r.line);
+            assert!(
+                t > end - 500 * 40,
+                "line {} at {t} starts too early",
+                r.line
+            );
+            assert!(t > last, "times advance");
+            last = t;
+        }
+        // long streams take smaller steps: n steps never span more than a day
+        for n in [1, 200_000, 2_160_000, 5_000_000, 86_400_000] {
+            let step = max_step_ms(n);
+            assert!((1..=40).contains(&step), "{n}: {step}");
+            assert!(
+                n * step <= MAX_SPAN_MS,
+                "{n} events of {step} ms span more than a day"
+            );
+        }
+        assert_eq!(max_step_ms(200_000), 40);
+        assert_eq!(max_step_ms(5_000_000), 17);
     }
 }

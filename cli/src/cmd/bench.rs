@@ -151,8 +151,9 @@ async fn bench(args: Args) -> Result<ExitCode, String> {
             let path = dir.join("events.jsonl");
             let f = File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             let mut w = BufWriter::with_capacity(1 << 20, f);
-            let start_ms = chrono::Utc::now().timestamp_millis() - 3_600_000;
-            generate::write_events(&mut w, n, args.seed, start_ms)
+            // every event time in the past (a second of margin), the stream within a day of now
+            let end_ms = chrono::Utc::now().timestamp_millis() - 1_000;
+            generate::write_events(&mut w, n, args.seed, end_ms)
                 .and_then(|_| w.flush())
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             _tmp = TempDir(dir);
