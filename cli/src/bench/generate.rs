@@ -92,7 +92,8 @@ pub fn max_step_ms(n: u64) -> u64 {
 pub fn write_events(out: &mut impl Write, n: u64, seed: u64, end_ms: i64) -> io::Result<()> {
     let mut rng = Rng::new(seed);
     let step = max_step_ms(n);
-    let mut ts = end_ms.saturating_sub(n.saturating_mul(step).min(i64::MAX as u64) as i64);
+    let span = i64::try_from(n.saturating_mul(step)).unwrap_or(i64::MAX);
+    let mut ts = end_ms.saturating_sub(span);
     for i in 0..n {
         ts += rng.int(1, step) as i64;
         let user = rng.int(0, 1999);
