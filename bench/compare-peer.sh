@@ -6,9 +6,10 @@
 #   bench/compare-peer.sh [EVENTS]        # default 20000
 #
 # Needs node + npm (the peer harness is installed from the npm registry into a temporary copy)
-# and a release build of destkit (built here; each destkit figure is the median of three runs,
-# each peer figure the median of PEER_RUNS runs, default 3: the peer's own rate moves by a
-# third from run to run).
+# and a release build of destkit (built here). Each figure is the median of PEER_RUNS runs
+# (default 3: the peer's own rate moves by a third from run to run), the peer's and destkit's
+# runs interleaved, and each ratio is given both as the ratio of the medians and as the median
+# of the ratios of runs made next to each other.
 # Prints each figure and the ratios, with batching
 # on (destkit's default) and with one event per request (batch size 1, apples to apples: the
 # peer sends one request per event because neither action defines performBatch).
@@ -59,36 +60,44 @@ for dest in amplitude ga4; do
   # The peer forks its own sink-server.mjs (its --sink-port mode breaks once it swaps the
   # global HTTP agent); destkit sends to a standalone sink-server.mjs: the same program, also
   # a separate process on 127.0.0.1.
-  peer=$(for _ in $(seq "$peer_runs"); do
-           (cd "$work" && node bench.mjs --dest "$dest" --mode single --concurrency 8 \
-              --events "$events" --warmup 2000 2>/dev/null | tail -n 1)
-         done | median events_per_sec)
+  # The runs are interleaved — a peer run, then destkit batched, then one event per request, and
+  # again — so each destkit run has a peer run next to it in time: this host has slow spells of
+  # minutes, and a ratio of runs made minutes apart measures the spell as much as the programs.
+  # Each figure is the median of its runs; each ratio is printed both as the ratio of the
+  # medians and as the median of the paired ratios (with their range).
+  peer_lines=""; ours_lines=""; one_lines=""
+  for _ in $(seq "$peer_runs"); do
+    peer_lines+="$(cd "$work" && node bench.mjs --dest "$dest" --mode single --concurrency 8 \
+                     --events "$events" --warmup 2000 2>/dev/null | tail -n 1)"$'\n'
+    ours_lines+="$(run bench --destination "$dest" --input "$work/events.jsonl" --json \
+                     --endpoint "http://127.0.0.1:$port" --settings "$extra")"$'\n'
+    one_lines+="$(run bench --destination "$dest" --input "$work/events.jsonl" --json --pipeline-only \
+                    --batch-size 1 --endpoint "http://127.0.0.1:$port" --settings "$extra")"$'\n'
+  done
+  peer=$(printf '%s' "$peer_lines" | median events_per_sec)
   peer_eps=$(echo "$peer" | field events_per_sec)
   peer_lo=$(echo "$peer" | field events_per_sec_min)
   peer_hi=$(echo "$peer" | field events_per_sec_max)
   peer_rss=$(echo "$peer" | field peak_rss_mb)
-  # destkit's runs are short (a batched run of 20,000 events lasts a fraction of a second), so
-  # each is repeated three times and the median run is reported
-  ours=$(for _ in 1 2 3; do
-           run bench --destination "$dest" --input "$work/events.jsonl" --json \
-             --endpoint "http://127.0.0.1:$port" --settings "$extra"
-         done | median)
+  ours=$(printf '%s' "$ours_lines" | median)
   ours_eps=$(echo "$ours" | field pipeline_eps)
   ours_rss=$(echo "$ours" | field peak_rss_mb)
   ours_del=$(echo "$ours" | field delivered)
-  one=$(for _ in 1 2 3; do
-          run bench --destination "$dest" --input "$work/events.jsonl" --json --pipeline-only \
-            --batch-size 1 --endpoint "http://127.0.0.1:$port" --settings "$extra"
-        done | median)
+  one=$(printf '%s' "$one_lines" | median)
   one_eps=$(echo "$one" | field pipeline_eps)
   one_del=$(echo "$one" | field delivered)
-  results+=("$(python3 - "$dest" "$events" "$peer_eps" "$peer_rss" "$ours_eps" "$ours_rss" "$ours_del" "$one_eps" "$one_del" "$ours" "$one" "$peer_lo" "$peer_hi" "$peer_runs" <<'PY'
-import json, sys
-d, n, pe, pr, oe, orss, od, ee, ed, ours, one, plo, phi, pn = sys.argv[1:]
+  results+=("$(python3 - "$dest" "$events" "$peer_eps" "$peer_rss" "$ours_eps" "$ours_rss" "$ours_del" "$one_eps" "$one_del" "$ours" "$one" "$peer_lo" "$peer_hi" "$peer_runs" "$peer_lines" "$ours_lines" "$one_lines" <<'PY'
+import json, statistics, sys
+d, n, pe, pr, oe, orss, od, ee, ed, ours, one, plo, phi, pn, pl, ol, el = sys.argv[1:]
 pe, oe, ee = float(pe), float(oe), float(ee)
+rows = lambda text: [json.loads(l) for l in text.splitlines() if l.strip()]
+peers = [r["events_per_sec"] for r in rows(pl)]
+def paired(text):
+    r = sorted(o["pipeline_eps"] / p for o, p in zip(rows(text), peers))
+    return f"paired {statistics.median(r):,.1f}x ({r[0]:,.1f}-{r[-1]:,.1f})"
 print(f"{d:<10} events={n} peer={pe:,.0f}/s ({float(pr):.0f} MB; median of {pn}: {float(plo):,.0f}-{float(phi):,.0f})  "
-      f"destkit batched={oe:,.0f}/s ({float(orss):.0f} MB, delivered {od}) ratio={oe/pe:,.1f}x  "
-      f"destkit batch_size=1 {ee:,.0f}/s (delivered {ed}) ratio={ee/pe:,.1f}x")
+      f"destkit batched={oe:,.0f}/s ({float(orss):.0f} MB, delivered {od}) ratio={oe/pe:,.1f}x, {paired(ol)}  "
+      f"destkit batch_size=1 {ee:,.0f}/s (delivered {ed}) ratio={ee/pe:,.1f}x, {paired(el)}")
 # What bounds each destkit run on this machine: the sink and destkit share its two cores, so
 # 2 / (sink CPU per event + destkit CPU per event) is the most any sender could reach with this
 # sink; the machine is saturated when the measured rate is close to it.
