@@ -758,24 +758,19 @@ mod tests {
                 assert_eq!(exact, serde_json::to_string(v).unwrap());
                 assert_eq!(exact.capacity(), exact.len(), "no room to spare");
             }
-            // the scratch buffer stays with the thread, as large as the largest payload
-            let kept = {
+            // the capacity of the scratch buffer the thread keeps
+            let kept = || {
                 let b = super::super::spare::scratch();
                 let cap = b.capacity();
                 super::super::spare::keep_scratch(b);
                 cap
             };
-            assert!(kept >= to_string(&big).unwrap().len(), "{kept}");
+            // it stays with the thread, as large as the largest payload
+            assert!(kept() >= to_string(&big).unwrap().len(), "{}", kept());
             // one past 256 kB is not kept
             let huge = serde_json::json!("y".repeat(300_000));
             assert_eq!(to_string(&huge).unwrap().len(), 300_002);
-            let kept = {
-                let b = super::super::spare::scratch();
-                let cap = b.capacity();
-                super::super::spare::keep_scratch(b);
-                cap
-            };
-            assert!(kept < 256 << 10, "{kept}");
+            assert!(kept() < 256 << 10, "{}", kept());
             // an error leaves nothing half-written for the next payload
             let bad: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
             assert!(to_string(&bad).is_err());
