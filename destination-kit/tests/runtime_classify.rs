@@ -166,9 +166,13 @@ async fn a_redirect_is_a_permanent_failure_and_is_not_followed() {
 
 #[tokio::test]
 async fn per_attempt_timeout_is_retried() {
-    // first answer takes 2 s, longer than the 250 ms attempt timeout; the second is fast
-    let server = once_then_ok(ResponseTemplate::new(200).set_delay(Duration::from_secs(2))).await;
-    let (r, _clock) = deliver_one(&server.uri()).await;
+    // the first answer takes 4 s, longer than the 1 s attempt timeout; the second is prompt
+    // (and has the whole second: a stalled machine must not make it time out as well)
+    let server = once_then_ok(ResponseTemplate::new(200).set_delay(Duration::from_secs(4))).await;
+    let cfg = short_timeout_config(Duration::from_secs(1));
+    let (rt, _clock) = runtime(TestDest::default(), &server.uri(), cfg);
+    let r = rt.deliver_bytes(&events(1)).await;
+    check(&r);
     assert_eq!(r.events[0].outcome, Outcome::Delivered);
     assert_eq!(received(&server).await, 2);
     assert_eq!((r.report.requests, r.report.retries), (2, 1));
@@ -178,7 +182,8 @@ async fn per_attempt_timeout_is_retried() {
 async fn a_partner_that_never_answers_in_time_expires() {
     let server = always(ResponseTemplate::new(200).set_delay(Duration::from_secs(5))).await;
     // budget: a few seconds of virtual time; each attempt costs 250 ms of real time
-    let cfg = config().max_retry_duration(Duration::from_secs(3));
+    let cfg =
+        short_timeout_config(Duration::from_millis(250)).max_retry_duration(Duration::from_secs(3));
     let (rt, _clock) = runtime(TestDest::default(), &server.uri(), cfg);
     let r = rt.deliver_bytes(&events(1)).await;
     check(&r);

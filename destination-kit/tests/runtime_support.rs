@@ -160,12 +160,22 @@ impl Destination for TestDest {
     }
 }
 
-/// A fast retry policy for tests: the default backoff, a short real attempt timeout.
+/// The retry policy of most tests: the default backoff (on the test clock) and a 10 s attempt
+/// timeout, so a stalled machine never turns a prompt answer into a timeout and a retry.
 pub fn policy() -> RetryPolicy {
     RetryPolicy {
-        attempt_timeout: Duration::from_millis(250),
+        attempt_timeout: Duration::from_secs(10),
         ..RetryPolicy::default()
     }
+}
+
+/// The default config with a short attempt timeout, for the tests about timeouts (real time:
+/// each timed-out attempt waits it out).
+pub fn short_timeout_config(attempt_timeout: Duration) -> DeliveryConfig {
+    DeliveryConfig::default().retry(RetryPolicy {
+        attempt_timeout,
+        ..RetryPolicy::default()
+    })
 }
 
 /// A runtime for `dest` at `url` on a test clock.
