@@ -306,19 +306,61 @@ pub struct Item<'a> {
     pub quantity: Option<i64>,
 }
 
+/// The product fields an item reads, found in one pass over the product's entries (a lookup
+/// per field walked a dozen entries eleven times: ~2,300 instructions per item).
+#[derive(Default)]
+struct ProductFields<'a> {
+    product_id: Option<AnyJson<'a>>,
+    sku: Option<AnyJson<'a>>,
+    name: Option<AnyJson<'a>>,
+    affiliation: Option<AnyJson<'a>>,
+    coupon: Option<AnyJson<'a>>,
+    position: Option<AnyJson<'a>>,
+    brand: Option<AnyJson<'a>>,
+    category: Option<AnyJson<'a>>,
+    variant: Option<AnyJson<'a>>,
+    price: Option<AnyJson<'a>>,
+    quantity: Option<AnyJson<'a>>,
+}
+
+impl<'a> ProductFields<'a> {
+    fn read(p: AnyObj<'a>) -> ProductFields<'a> {
+        let mut f = ProductFields::default();
+        for (k, v) in p.iter() {
+            let field = match k {
+                "product_id" => &mut f.product_id,
+                "sku" => &mut f.sku,
+                "name" => &mut f.name,
+                "affiliation" => &mut f.affiliation,
+                "coupon" => &mut f.coupon,
+                "position" => &mut f.position,
+                "brand" => &mut f.brand,
+                "category" => &mut f.category,
+                "variant" => &mut f.variant,
+                "price" => &mut f.price,
+                "quantity" => &mut f.quantity,
+                _ => continue,
+            };
+            *field = Some(v);
+        }
+        f
+    }
+}
+
 /// A product object → an item. `Err` when it has neither id nor name (GA4 requires one).
 pub fn item<'a>(p: AnyObj<'a>, path: &str) -> Result<Item<'a>, String> {
+    let f = ProductFields::read(p);
     let it = Item {
-        item_id: text(p.get("product_id")).or_else(|| text(p.get("sku"))),
-        item_name: text(p.get("name")),
-        affiliation: text(p.get("affiliation")),
-        coupon: text(p.get("coupon")),
-        index: int(p.get("position")),
-        item_brand: text(p.get("brand")),
-        item_category: text(p.get("category")),
-        item_variant: text(p.get("variant")),
-        price: p.get("price").and_then(AnyJson::lenient_f64),
-        quantity: int(p.get("quantity")),
+        item_id: text(f.product_id).or_else(|| text(f.sku)),
+        item_name: text(f.name),
+        affiliation: text(f.affiliation),
+        coupon: text(f.coupon),
+        index: int(f.position),
+        item_brand: text(f.brand),
+        item_category: text(f.category),
+        item_variant: text(f.variant),
+        price: f.price.and_then(AnyJson::lenient_f64),
+        quantity: int(f.quantity),
     };
     if it.item_id.is_none() && it.item_name.is_none() {
         return Err(format!(

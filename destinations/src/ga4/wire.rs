@@ -32,7 +32,8 @@ pub fn payload<P: Serialize, E: Serialize>(
     user_properties: Option<&P>,
     event: &E,
 ) -> Payload {
-    let route = serde_json::to_string(&(client, user)).unwrap_or_default();
+    // destination-kit's writer: the same text as serde_json's, without its formatter layers
+    let route = destination_kit::json::write::to_string(&(client, user)).unwrap_or_default();
     Payload::json(route, &(user_properties, event))
 }
 
