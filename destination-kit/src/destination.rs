@@ -182,8 +182,20 @@ pub fn parse_settings<S: Settings>(v: Value) -> Result<S, SettingsError> {
 #[derive(Debug, Clone, Copy)]
 pub struct Event<'a> {
     message: &'a Message,
-    spec: Option<&'a SpecEvent>,
+    spec: SpecRef<'a>,
     time: DateTime<Utc>,
+}
+
+/// An event's spec event: given, or built from the message the first time it is asked for.
+#[derive(Debug, Clone, Copy)]
+enum SpecRef<'a> {
+    Given(Option<&'a SpecEvent>),
+    /// Validation found its typed properties read cleanly from the tree
+    /// ([`crate::spec::Checked::Reads`]); the cell holds it once built.
+    Later(
+        &'static crate::spec::SpecEventKind,
+        &'a std::cell::OnceCell<Option<SpecEvent>>,
+    ),
 }
 
 impl<'a> Event<'a> {
@@ -191,7 +203,22 @@ impl<'a> Event<'a> {
     pub fn new(message: &'a Message, spec: Option<&'a SpecEvent>, time: DateTime<Utc>) -> Self {
         Event {
             message,
-            spec,
+            spec: SpecRef::Given(spec),
+            time,
+        }
+    }
+    /// An event whose spec event of `kind` is built in `cell` when first asked for (the
+    /// runtime's: most destinations read a few typed events, and building every one cost a
+    /// `String` per product field).
+    pub(crate) fn with_spec_later(
+        message: &'a Message,
+        kind: &'static crate::spec::SpecEventKind,
+        cell: &'a std::cell::OnceCell<Option<SpecEvent>>,
+        time: DateTime<Utc>,
+    ) -> Self {
+        Event {
+            message,
+            spec: SpecRef::Later(kind, cell),
             time,
         }
     }
@@ -201,7 +228,29 @@ impl<'a> Event<'a> {
     }
     /// The recognised specced event, if it is one.
     pub fn spec(&self) -> Option<&'a SpecEvent> {
-        self.spec
+        match self.spec {
+            SpecRef::Given(s) => s,
+            SpecRef::Later(_, cell) => cell
+                .get_or_init(|| SpecEvent::from_message(self.message).and_then(Result::ok))
+                .as_ref(),
+        }
+    }
+    /// The catalog entry of its spec event, without building the typed event: what a
+    /// destination that maps by event name needs.
+    ///
+    /// ```
+    /// use destination_kit::{Event, event::Message, spec::SpecEvent};
+    /// let m = Message::from_slice(br#"{"type":"track","event":"Cart Viewed","userId":"u",
+    ///   "messageId":"m","properties":{"cart_id":"c1"}}"#).unwrap();
+    /// let spec = SpecEvent::from_message(&m).and_then(Result::ok);
+    /// let ev = Event::new(&m, spec.as_ref(), chrono::Utc::now());
+    /// assert_eq!(ev.spec_kind().map(|k| k.name), Some("Cart Viewed"));
+    /// ```
+    pub fn spec_kind(&self) -> Option<&'static crate::spec::SpecEventKind> {
+        match self.spec {
+            SpecRef::Given(s) => s.map(SpecEvent::kind),
+            SpecRef::Later(kind, _) => Some(kind),
+        }
     }
     /// `messageId` (always present on a valid event).
     pub fn message_id(&self) -> &'a str {

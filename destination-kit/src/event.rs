@@ -820,6 +820,24 @@ impl Message {
         (errs, spec)
     }
 
+    /// [`Message::validate_and_recognise`] that builds the typed event only when the tree
+    /// cannot vouch for it: a specced event whose typed properties read cleanly from the tree
+    /// comes back as [`Checked::Reads`](crate::spec::Checked::Reads), for
+    /// [`crate::destination::Event`] to build when a destination asks. The errors are the same.
+    pub(crate) fn validate_and_check(&self) -> (Vec<FieldError>, crate::spec::Checked) {
+        use crate::spec::Checked;
+        let mut errs = Vec::new();
+        self.validate_shape_fast(&mut errs);
+        let checked = match crate::spec::SpecEvent::check_message(self) {
+            Checked::Read(Some(Err(spec_errs))) => {
+                merge_spec_errors(&mut errs, spec_errs);
+                Checked::Read(None)
+            }
+            other => other,
+        };
+        (errs, checked)
+    }
+
     /// [`Message::validate_shape`], answered from the tree when the message has one and breaks
     /// no rule (no serde_json copy is built); any doubt runs the rules on the copy, which gives
     /// the exact errors.

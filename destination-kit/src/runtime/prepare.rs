@@ -125,7 +125,7 @@ impl Preparer {
 
     /// Validation, the filters, recognition and `map` of a parsed message.
     fn steps(&self, msg: &crate::event::Message, now: SystemTime) -> Step {
-        let (errs, spec) = msg.validate_and_recognise();
+        let (errs, checked) = msg.validate_and_check();
         if !errs.is_empty() {
             return Step::Early(Outcome::Rejected {
                 reason: Errors(&errs).to_string(),
@@ -145,7 +145,18 @@ impl Preparer {
         let time = msg
             .event_time()
             .unwrap_or_else(|| chrono::DateTime::<chrono::Utc>::from(now));
-        let after = match self.dest.map(&Event::new(msg, spec.as_ref(), time)) {
+        // the typed spec event is built only if `map` asks for it
+        let later = std::cell::OnceCell::new();
+        let event = match checked {
+            crate::spec::Checked::Reads(kind) => Event::with_spec_later(msg, kind, &later, time),
+            crate::spec::Checked::Read(spec) => {
+                let spec = spec.and_then(Result::ok).map(|b| *b);
+                // kept beside `later` so the event can borrow it
+                later.get_or_init(|| spec);
+                Event::new(msg, later.get().and_then(Option::as_ref), time)
+            }
+        };
+        let after = match self.dest.map(&event) {
             Mapped::Unsupported { reason } => AfterDedup::Filtered(reason),
             Mapped::Invalid { reason } => AfterDedup::Rejected(reason),
             Mapped::Send(p) if p.is_empty() => {

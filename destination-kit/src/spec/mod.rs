@@ -253,6 +253,15 @@ macro_rules! catalog {
                     }
                 }
 
+                /// Whether [`Self::read_tree`] reads `props` (building nothing): `None` when
+                /// `idx` is not in this family.
+                fn tree_check(idx: usize, props: Option<crate::json::Obj<'_>>) -> Option<bool> {
+                    match idx {
+                        $( $idx => Some(<$ty>::tree_check(props)), )*
+                        _ => None,
+                    }
+                }
+
                 fn read(
                     idx: usize,
                     props: Option<&Map<String, Value>>,
@@ -340,6 +349,16 @@ catalog! {
     }
 }
 
+/// [`SpecEvent::check_message`]'s answer.
+pub(crate) enum Checked {
+    /// A specced event whose typed properties read cleanly from the tree: building it can wait
+    /// until a destination asks ([`crate::destination::Event::spec`]).
+    Reads(&'static SpecEventKind),
+    /// What [`SpecEvent::from_message`] gives, read now (boxed: a spec event is ~400 bytes,
+    /// and most answers are the other variant).
+    Read(Option<Result<Box<SpecEvent>, Vec<FieldError>>>),
+}
+
 /// A recognised specced event with typed properties.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SpecEvent {
@@ -383,6 +402,35 @@ impl SpecEvent {
     ) -> Result<SpecEvent, Vec<FieldError>> {
         let idx = recognise_index(kind.name).unwrap_or(usize::MAX);
         Self::read_index(idx, properties)
+    }
+
+    /// What validation needs to know of a track message without building its typed event:
+    /// whether it is a specced event, and when its typed properties read from the tree (so
+    /// [`SpecEvent::from_message`] will give `Some(Ok)` whenever it is asked), its catalog
+    /// entry. Anything else — no tree, or properties only the exact reader decides — is read
+    /// whole, as `from_message` reads it.
+    pub(crate) fn check_message(msg: &Message) -> Checked {
+        if msg.call() != CallType::Track {
+            return Checked::Read(None);
+        }
+        let Some(idx) = msg.event().and_then(recognise_index) else {
+            return Checked::Read(None);
+        };
+        if msg.tree().is_some() {
+            let props = msg.tree_field("properties").and_then(|p| p.as_object());
+            if Self::tree_check_index(idx, props) {
+                return Checked::Reads(&ALL[idx]);
+            }
+        }
+        Checked::Read(Self::from_message(msg).map(|r| r.map(Box::new)))
+    }
+
+    fn tree_check_index(idx: usize, props: Option<crate::json::Obj<'_>>) -> bool {
+        Ecommerce::tree_check(idx, props)
+            .or_else(|| Video::tree_check(idx, props))
+            .or_else(|| LiveChat::tree_check(idx, props))
+            .or_else(|| Email::tree_check(idx, props))
+            .unwrap_or(false)
     }
 
     fn read_index_tree(idx: usize, props: Option<crate::json::Obj<'_>>) -> Option<SpecEvent> {
@@ -470,6 +518,100 @@ impl fmt::Display for SpecEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod checked_alike {
+        //! Validation's check of the typed properties ([`SpecEvent::check_message`]) answers
+        //! exactly when the tree reader reads, so an event whose typed event is built later
+        //! gets the one [`SpecEvent::from_message`] gives now.
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        fn leaf() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                (-1e6f64..1e6).prop_map(Value::from),
+                "[0-9a-z. -]{0,8}".prop_map(Value::from),
+                Just(json!("12.50")),
+                Just(json!("true")),
+            ]
+        }
+
+        /// Every key some spec struct types (and a few it does not), so that a case sets a
+        /// typed field of its event often enough to tell a wrong check from a right one.
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                6 => prop::sample::select(vec![
+                    "ad_asset_id", "ad_enabled", "ad_pod_id", "ad_type", "affiliation",
+                    "agent_id", "agent_name", "agent_username", "airdate", "asset_id", "bitrate",
+                    "brand", "campaign_id", "campaign_name", "cart_id", "category", "channel",
+                    "checkout_id", "content", "content_asset_id", "content_asset_ids",
+                    "content_pod_id", "content_pod_ids", "conversation_duration",
+                    "conversation_id", "coupon", "coupon_id", "coupon_name", "creative",
+                    "currency", "description", "discount", "droppedFrames", "email_id",
+                    "email_subject", "episode", "filters", "framerate", "full_episode",
+                    "full_screen", "genre", "image_url", "keywords", "link_id", "link_url",
+                    "list_id", "list_name", "livestream", "load_type", "message_body",
+                    "message_id", "method", "name", "order_id", "payment_method", "pod_id",
+                    "pod_length", "pod_position", "position", "price", "product_id", "products",
+                    "program", "promotion_id", "publisher", "quality", "quantity", "quartile",
+                    "query", "rating", "reason", "recipient", "revenue", "review_body",
+                    "review_id", "season", "seek_position", "session_id", "share_message",
+                    "share_via", "shipping", "shipping_method", "sku", "sorts", "sound",
+                    "startupTime", "step", "subtotal", "tax", "title", "total", "total_length",
+                    "type", "url", "value", "variant", "video_player", "wishlist_id",
+                    "wishlist_name",
+                ])
+                .prop_map(String::from),
+                // the lists of nested structs, so their fields are checked often too
+                3 => prop::sample::select(vec!["products", "filters", "sorts"])
+                    .prop_map(String::from),
+                1 => "[a-z_]{1,6}",
+            ]
+        }
+
+        /// Leaves, lists of leaves, and lists of small objects (products, filters, sorts).
+        fn value() -> impl Strategy<Value = Value> {
+            let object = prop::collection::btree_map(key(), leaf(), 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect()));
+            prop_oneof![
+                6 => leaf(),
+                1 => prop::collection::vec(leaf(), 0..3).prop_map(Value::from),
+                3 => prop::collection::vec(prop_oneof![4 => object, 1 => leaf()], 0..3)
+                    .prop_map(Value::from),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+            #[test]
+            fn the_check_answers_as_the_tree_reader_reads(
+                idx in 0..ALL.len(),
+                props in prop::collection::btree_map(key(), value(), 0..4),
+            ) {
+                let props: Map<String, Value> = props.into_iter().collect();
+                let line = json!({"type": "track", "event": ALL[idx].name, "userId": "u",
+                    "messageId": "m", "properties": props}).to_string();
+                let msg = Message::from_slice(line.as_bytes()).unwrap();
+                let tree = msg.tree_field("properties").and_then(|p| p.as_object());
+                let reads = SpecEvent::read_index_tree(idx, tree);
+                prop_assert_eq!(SpecEvent::tree_check_index(idx, tree), reads.is_some());
+                match SpecEvent::check_message(&msg) {
+                    Checked::Reads(kind) => {
+                        prop_assert!(std::ptr::eq(kind, &ALL[idx]));
+                        let later = SpecEvent::from_message(&msg).unwrap().unwrap();
+                        prop_assert_eq!(Some(later), reads);
+                    }
+                    Checked::Read(now) => {
+                        prop_assert!(reads.is_none());
+                        prop_assert_eq!(now.map(|r| r.map(|b| *b)), SpecEvent::from_message(&msg));
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn catalog_indices_agree_with_the_table() {

@@ -92,12 +92,21 @@ impl<T: FromProp> Field for Vec<T> {
 /// and then reads the same value.
 pub(crate) trait FromTree: Sized {
     fn from_tree(v: crate::json::Json<'_>) -> Option<Self>;
+    /// Whether [`FromTree::from_tree`] reads `v`, without building the value (no `String` per
+    /// field): what validation needs when the destination may never look at the typed event.
+    /// The default reads and drops; types whose read allocates answer without it.
+    #[inline]
+    fn tree_ok(v: crate::json::Json<'_>) -> bool {
+        Self::from_tree(v).is_some()
+    }
 }
 
 /// A struct field read from the tree value under its key (as [`Field`]: `null` is absent, an
 /// absent list is empty); `None` to read the exact way.
 pub(crate) trait TreeField: Sized {
     fn tree_field(v: Option<crate::json::Json<'_>>) -> Option<Self>;
+    /// Whether [`TreeField::tree_field`] reads `v` (see [`FromTree::tree_ok`]).
+    fn tree_field_ok(v: Option<crate::json::Json<'_>>) -> bool;
 }
 
 impl<T: FromTree> TreeField for Option<T> {
@@ -109,6 +118,14 @@ impl<T: FromTree> TreeField for Option<T> {
             Some(v) => T::from_tree(v).map(Some),
         }
     }
+    #[inline]
+    fn tree_field_ok(v: Option<crate::json::Json<'_>>) -> bool {
+        match v {
+            None => true,
+            Some(v) if v.is_null() => true,
+            Some(v) => T::tree_ok(v),
+        }
+    }
 }
 
 impl<T: FromTree> TreeField for Vec<T> {
@@ -118,6 +135,14 @@ impl<T: FromTree> TreeField for Vec<T> {
             None => Some(Vec::new()),
             Some(v) if v.is_null() => Some(Vec::new()),
             Some(v) => Vec::<T>::from_tree(v),
+        }
+    }
+    #[inline]
+    fn tree_field_ok(v: Option<crate::json::Json<'_>>) -> bool {
+        match v {
+            None => true,
+            Some(v) if v.is_null() => true,
+            Some(v) => Vec::<T>::tree_ok(v),
         }
     }
 }
@@ -140,6 +165,10 @@ impl FromTree for String {
             Some(s) => Some(s.to_owned()),
             None => tree_through_exact(v),
         }
+    }
+    #[inline]
+    fn tree_ok(v: crate::json::Json<'_>) -> bool {
+        v.as_str().is_some() || tree_through_exact::<String>(v).is_some()
     }
 }
 
@@ -189,11 +218,17 @@ impl<T: FromTree> FromTree for Vec<T> {
         }
         Some(out)
     }
+    fn tree_ok(v: crate::json::Json<'_>) -> bool {
+        v.as_array().is_some_and(|a| a.iter().all(T::tree_ok))
+    }
 }
 
 impl<T: FromTree> FromTree for Box<T> {
     fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
         T::from_tree(v).map(Box::new)
+    }
+    fn tree_ok(v: crate::json::Json<'_>) -> bool {
+        T::tree_ok(v)
     }
 }
 
@@ -348,6 +383,14 @@ macro_rules! props {
                     $( $f: crate::spec::read::TreeField::tree_field($f)?, )*
                 })
             }
+            /// Whether [`Self::read_tree`] reads `props`, building nothing.
+            #[allow(unused_variables)]
+            pub(crate) fn tree_check(props: Option<crate::json::Obj<'_>>) -> bool {
+                $( let mut $f: Option<crate::json::Json<'_>> = None; )*
+                props!(@find_tree props, $( $f = $key ),*);
+                $pty::tree_check(props)
+                    $( && <$ty as crate::spec::read::TreeField>::tree_field_ok($f) )*
+            }
         }
         props!(@from_prop $name);
     };
@@ -390,6 +433,13 @@ macro_rules! props {
                     $( $f: crate::spec::read::TreeField::tree_field($f)?, )*
                 })
             }
+            /// Whether [`Self::read_tree`] reads `props`, building nothing.
+            #[allow(unused_variables)]
+            pub(crate) fn tree_check(props: Option<crate::json::Obj<'_>>) -> bool {
+                $( let mut $f: Option<crate::json::Json<'_>> = None; )*
+                props!(@find_tree props, $( $f = $key ),*);
+                true $( && <$ty as crate::spec::read::TreeField>::tree_field_ok($f) )*
+            }
         }
         props!(@from_prop $name);
     };
@@ -427,6 +477,9 @@ macro_rules! props {
         impl crate::spec::read::FromTree for $name {
             fn from_tree(v: crate::json::Json<'_>) -> Option<Self> {
                 $name::read_tree(Some(v.as_object()?))
+            }
+            fn tree_ok(v: crate::json::Json<'_>) -> bool {
+                v.as_object().is_some_and(|o| $name::tree_check(Some(o)))
             }
         }
         impl crate::spec::read::FromProp for $name {

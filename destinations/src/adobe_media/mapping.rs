@@ -355,8 +355,8 @@ fn fill<'a>(e: &mut MediaEvent<'a>, s: &'a AdobeMediaSettings, p: &Props<'a>, ev
 
 /// The canonical spec name (v1 aliases resolved) or the track's own name.
 fn track_name<'a>(ev: &Event<'a>) -> Option<&'a str> {
-    ev.spec()
-        .map(|s| s.kind().name)
+    ev.spec_kind()
+        .map(|k| k.name)
         .or_else(|| ev.message().event())
 }
 

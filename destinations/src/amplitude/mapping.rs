@@ -213,8 +213,8 @@ fn int(v: Option<AnyJson<'_>>) -> Option<i64> {
 
 /// The spec event name when recognised, else the raw track name.
 fn event_name<'a>(ev: &Event<'a>) -> &'a str {
-    match ev.spec() {
-        Some(s) => s.kind().name,
+    match ev.spec_kind() {
+        Some(k) => k.name,
         None => ev.message().event().unwrap_or_default(),
     }
 }
@@ -403,7 +403,11 @@ fn track<'a>(
     e.event_properties = props;
     e.user_properties = ctx_traits.map(UserProps::Plain);
     let get = |k: &str| props?.get(k);
-    match ev.spec() {
+    // the typed event is built for the two orders only (their revenue); the rest read the tree
+    let order = ev
+        .spec_kind()
+        .is_some_and(|k| matches!(k.name, "Order Completed" | "Order Refunded"));
+    match order.then(|| ev.spec()).flatten() {
         Some(SpecEvent::Ecommerce(Ecommerce::OrderCompleted(o))) => {
             e.revenue = o.revenue.or(o.total);
             e.price = get("price").and_then(AnyJson::lenient_f64);

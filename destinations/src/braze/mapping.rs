@@ -229,7 +229,7 @@ fn attributes_payload(who: Who<'_>, attrs: Map<String, Value>) -> Payload {
 
 /// The spec name of a recognised specced event (v1 aliases normalised to the v2 name).
 pub fn spec_name(ev: &Event<'_>) -> Option<&'static str> {
-    ev.spec().map(|s| s.kind().name)
+    ev.spec_kind().map(|k| k.name)
 }
 
 fn check_time(ev: &Event<'_>, now: DateTime<Utc>) -> Result<(), Mapped> {

@@ -459,9 +459,20 @@ pub fn user_properties(traits: Option<AnyObj<'_>>) -> Option<UserProperties<'_>>
 
 /// The spec event name when recognised, else the raw track name.
 fn event_name<'a>(ev: &Event<'a>) -> Option<&'a str> {
-    match ev.spec() {
-        Some(s) => Some(s.kind().name),
+    match ev.spec_kind() {
+        Some(k) => Some(k.name),
         None => ev.message().event(),
+    }
+}
+
+/// The typed Order Completed or Order Refunded, the two events GA4 maps from typed fields; the
+/// typed event of any other is never built (the rest read the tree).
+fn typed_order<'a>(ev: &Event<'a>) -> Option<&'a SpecEvent> {
+    let kind = ev.spec_kind()?;
+    if matches!(kind.name, "Order Completed" | "Order Refunded") {
+        ev.spec()
+    } else {
+        None
     }
 }
 
@@ -568,7 +579,7 @@ pub fn ga4_event<'a>(s: &'a Ga4Settings, ev: &Event<'a>) -> Result<Ga4Event<'a>,
             p.text("group_id", msg.field("groupId"));
             Cow::Borrowed("join_group")
         }
-        _ => match ev.spec() {
+        _ => match typed_order(ev) {
             Some(SpecEvent::Ecommerce(Ecommerce::OrderCompleted(o))) => order(
                 s,
                 &mut p,

@@ -433,8 +433,8 @@ pub fn event_name(name: &str) -> Cow<'_, str> {
 
 /// The canonical spec name of a track event (v1 aliases resolved), else its own name.
 fn track_name<'a>(ev: &Event<'a>) -> Option<&'a str> {
-    ev.spec()
-        .map(|s| s.kind().name)
+    ev.spec_kind()
+        .map(|k| k.name)
         .or_else(|| ev.message().event())
 }
 

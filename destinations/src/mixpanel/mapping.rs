@@ -233,7 +233,7 @@ impl Serialize for ImportProps<'_> {
 
 /// The spec name of a recognised specced event (v1 aliases normalised to the v2 name).
 pub fn spec_name(ev: &Event<'_>) -> Option<&'static str> {
-    ev.spec().map(|s| s.kind().name)
+    ev.spec_kind().map(|k| k.name)
 }
 
 /// Reject event times `/import` refuses (before 1971, more than an hour ahead of `now`).
