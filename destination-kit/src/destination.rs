@@ -226,7 +226,9 @@ impl<'a> Event<'a> {
     pub fn message(&self) -> &'a Message {
         self.message
     }
-    /// The recognised specced event, if it is one.
+    /// The recognised specced event, if it is one. The runtime builds it on the first call
+    /// (validation only checks that its typed properties read): a destination that needs only
+    /// the event's name asks [`Event::spec_kind`] and never pays for the typed struct.
     pub fn spec(&self) -> Option<&'a SpecEvent> {
         match self.spec {
             SpecRef::Given(s) => s,
