@@ -531,6 +531,7 @@ pub fn map(s: &Ga4Settings, ev: &Event<'_>) -> Mapped {
     };
     let user = msg.user_id();
     if let Some(u) = user
+        && u.len() > MAX_USER_ID_LEN
         && u.chars().count() > MAX_USER_ID_LEN
     {
         return Mapped::invalid(format!(
