@@ -191,12 +191,19 @@ pub struct Event<'a> {
 enum SpecRef<'a> {
     Given(Option<&'a SpecEvent>),
     /// Validation found its typed properties read cleanly from the tree
-    /// ([`crate::spec::Checked::Reads`]); the cell holds it once built.
+    /// ([`crate::spec::Checked::Reads`]); the cell holds it once built (a `OnceLock`, so that
+    /// an `Event` stays `Send` and `Sync`).
     Later(
         &'static crate::spec::SpecEventKind,
-        &'a std::cell::OnceCell<Option<SpecEvent>>,
+        &'a std::sync::OnceLock<Option<SpecEvent>>,
     ),
 }
+
+// an `Event` can be shared with and sent to other threads, whichever way it holds its spec
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Event<'static>>();
+};
 
 impl<'a> Event<'a> {
     /// An event over `message`, with its recognised spec event and event time.
@@ -213,7 +220,7 @@ impl<'a> Event<'a> {
     pub(crate) fn with_spec_later(
         message: &'a Message,
         kind: &'static crate::spec::SpecEventKind,
-        cell: &'a std::cell::OnceCell<Option<SpecEvent>>,
+        cell: &'a std::sync::OnceLock<Option<SpecEvent>>,
         time: DateTime<Utc>,
     ) -> Self {
         Event {

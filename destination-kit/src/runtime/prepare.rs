@@ -146,7 +146,7 @@ impl Preparer {
             .event_time()
             .unwrap_or_else(|| chrono::DateTime::<chrono::Utc>::from(now));
         // the typed spec event is built only if `map` asks for it
-        let later = std::cell::OnceCell::new();
+        let later = std::sync::OnceLock::new();
         let event = match checked {
             crate::spec::Checked::Reads(kind) => Event::with_spec_later(msg, kind, &later, time),
             crate::spec::Checked::Read(spec) => {
