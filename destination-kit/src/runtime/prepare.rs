@@ -147,13 +147,12 @@ impl Preparer {
             .unwrap_or_else(|| chrono::DateTime::<chrono::Utc>::from(now));
         // the typed spec event is built only if `map` asks for it
         let later = std::sync::OnceLock::new();
+        let given;
         let event = match checked {
             crate::spec::Checked::Reads(kind) => Event::with_spec_later(msg, kind, &later, time),
             crate::spec::Checked::Read(spec) => {
-                let spec = spec.and_then(Result::ok).map(|b| *b);
-                // kept beside `later` so the event can borrow it
-                later.get_or_init(|| spec);
-                Event::new(msg, later.get().and_then(Option::as_ref), time)
+                given = spec.and_then(Result::ok);
+                Event::new(msg, given.as_deref(), time)
             }
         };
         let after = match self.dest.map(&event) {

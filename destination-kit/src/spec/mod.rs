@@ -349,6 +349,20 @@ catalog! {
     }
 }
 
+/// The catalog index of a track message's specced event.
+fn track_index(msg: &Message) -> Option<usize> {
+    if msg.call() != CallType::Track {
+        return None;
+    }
+    recognise_index(msg.event()?)
+}
+
+/// `properties` on the message's tree (`Some(None)`: a tree without them), `None` without a tree.
+fn tree_properties(msg: &Message) -> Option<Option<crate::json::Obj<'_>>> {
+    msg.tree()?;
+    Some(msg.tree_field("properties").and_then(|p| p.as_object()))
+}
+
 /// [`SpecEvent::check_message`]'s answer.
 pub(crate) enum Checked {
     /// A specced event whose typed properties read cleanly from the tree: building it can wait
@@ -379,16 +393,12 @@ impl SpecEvent {
     /// A `properties` that is not an object reads as empty here (that is
     /// [`Message::validate`]'s error to report).
     pub fn from_message(msg: &Message) -> Option<Result<SpecEvent, Vec<FieldError>>> {
-        if msg.call() != CallType::Track {
-            return None;
-        }
-        let idx = recognise_index(msg.event()?)?;
+        let idx = track_index(msg)?;
         // from the tree when the message has one; the exact reader when that gives up
-        if msg.tree().is_some() {
-            let props = msg.tree_field("properties").and_then(|p| p.as_object());
-            if let Some(ev) = Self::read_index_tree(idx, props) {
-                return Some(Ok(ev));
-            }
+        if let Some(props) = tree_properties(msg)
+            && let Some(ev) = Self::read_index_tree(idx, props)
+        {
+            return Some(Ok(ev));
         }
         Some(Self::read_index(idx, msg.properties()))
     }
@@ -410,19 +420,16 @@ impl SpecEvent {
     /// entry. Anything else — no tree, or properties only the exact reader decides — is read
     /// whole, as `from_message` reads it.
     pub(crate) fn check_message(msg: &Message) -> Checked {
-        if msg.call() != CallType::Track {
-            return Checked::Read(None);
-        }
-        let Some(idx) = msg.event().and_then(recognise_index) else {
+        let Some(idx) = track_index(msg) else {
             return Checked::Read(None);
         };
-        if msg.tree().is_some() {
-            let props = msg.tree_field("properties").and_then(|p| p.as_object());
-            if Self::tree_check_index(idx, props) {
-                return Checked::Reads(&ALL[idx]);
-            }
+        if let Some(props) = tree_properties(msg)
+            && Self::tree_check_index(idx, props)
+        {
+            return Checked::Reads(&ALL[idx]);
         }
-        Checked::Read(Self::from_message(msg).map(|r| r.map(Box::new)))
+        // the tree reader would give up as the check did: straight to the exact reader
+        Checked::Read(Some(Self::read_index(idx, msg.properties()).map(Box::new)))
     }
 
     fn tree_check_index(idx: usize, props: Option<crate::json::Obj<'_>>) -> bool {

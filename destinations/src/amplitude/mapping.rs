@@ -404,10 +404,7 @@ fn track<'a>(
     e.user_properties = ctx_traits.map(UserProps::Plain);
     let get = |k: &str| props?.get(k);
     // the typed event is built for the two orders only (their revenue); the rest read the tree
-    let order = ev
-        .spec_kind()
-        .is_some_and(|k| matches!(k.name, "Order Completed" | "Order Refunded"));
-    match order.then(|| ev.spec()).flatten() {
+    match ev.spec_if(|k| matches!(k.name, "Order Completed" | "Order Refunded")) {
         Some(SpecEvent::Ecommerce(Ecommerce::OrderCompleted(o))) => {
             e.revenue = o.revenue.or(o.total);
             e.price = get("price").and_then(AnyJson::lenient_f64);

@@ -465,17 +465,6 @@ fn event_name<'a>(ev: &Event<'a>) -> Option<&'a str> {
     }
 }
 
-/// The typed Order Completed or Order Refunded, the two events GA4 maps from typed fields; the
-/// typed event of any other is never built (the rest read the tree).
-fn typed_order<'a>(ev: &Event<'a>) -> Option<&'a SpecEvent> {
-    let kind = ev.spec_kind()?;
-    if matches!(kind.name, "Order Completed" | "Order Refunded") {
-        ev.spec()
-    } else {
-        None
-    }
-}
-
 /// Check the GA4 time window: at most 72 hours old, at most `max_future_skew_secs` ahead.
 pub fn check_time(s: &Ga4Settings, ev: &Event<'_>) -> Result<(), String> {
     let now = s.now();
@@ -580,7 +569,8 @@ pub fn ga4_event<'a>(s: &'a Ga4Settings, ev: &Event<'a>) -> Result<Ga4Event<'a>,
             p.text("group_id", msg.field("groupId"));
             Cow::Borrowed("join_group")
         }
-        _ => match typed_order(ev) {
+        // the two events mapped from typed fields; any other's typed event is never built
+        _ => match ev.spec_if(|k| matches!(k.name, "Order Completed" | "Order Refunded")) {
             Some(SpecEvent::Ecommerce(Ecommerce::OrderCompleted(o))) => order(
                 s,
                 &mut p,
