@@ -513,7 +513,7 @@ impl Runtime {
                 };
                 d.emit(
                     (i.line, i.batch_index),
-                    i.message_id,
+                    i.message_id.as_ref().map(prepare::IdText::as_str),
                     outcome,
                     0,
                     None,
@@ -725,7 +725,7 @@ impl<'a> Driver<'a> {
     fn emit(
         &mut self,
         at: (usize, Option<usize>),
-        message_id: Option<String>,
+        message_id: Option<&str>,
         outcome: Outcome,
         attempts: u32,
         last_status: Option<u16>,
@@ -739,7 +739,7 @@ impl<'a> Driver<'a> {
             let entry = DeadLetterEntry {
                 line: at.0,
                 batch_index: at.1,
-                message_id: message_id.as_deref(),
+                message_id,
                 outcome: &outcome,
                 attempts,
                 last_status,
@@ -756,7 +756,7 @@ impl<'a> Driver<'a> {
             let eo = EventOutcome {
                 line: at.0,
                 batch_index: at.1,
-                message_id,
+                message_id: message_id.map(str::to_string),
                 outcome,
                 attempts,
                 last_status,
@@ -792,17 +792,18 @@ impl<'a> Driver<'a> {
             return;
         }
         let mid = input.message_id;
+        let id_str = mid.as_ref().map(prepare::IdText::as_str);
         let after = match input.step {
             Step::Early(outcome) => {
                 let ev = input.event;
-                self.emit(line, mid, outcome, 0, None, ev, input.raw.as_deref());
+                self.emit(line, id_str, outcome, 0, None, ev, input.raw.as_deref());
                 return;
             }
             Step::Candidate(after) => after,
         };
         let now = self.rt.clock.now();
         // borrowed until the event is pending: no copy of the id per event
-        let message_id = mid.as_deref().unwrap_or_default();
+        let message_id = id_str.unwrap_or_default();
         let resume = match &earlier {
             Earlier::Unfinished {
                 attempts, next_at, ..
@@ -823,17 +824,33 @@ impl<'a> Driver<'a> {
                 now,
             );
         if !fresh {
-            self.emit(line, mid, Outcome::Duplicate, 0, None, None, None);
+            self.emit(line, id_str, Outcome::Duplicate, 0, None, None, None);
             return;
         }
         let payloads = match after {
             AfterDedup::Filtered(reason) => {
-                self.emit(line, mid, Outcome::Filtered { reason }, 0, None, None, None);
+                self.emit(
+                    line,
+                    id_str,
+                    Outcome::Filtered { reason },
+                    0,
+                    None,
+                    None,
+                    None,
+                );
                 return;
             }
             AfterDedup::Rejected(reason) => {
                 let ev = input.event;
-                self.emit(line, mid, Outcome::Rejected { reason }, 0, None, ev, None);
+                self.emit(
+                    line,
+                    id_str,
+                    Outcome::Rejected { reason },
+                    0,
+                    None,
+                    ev,
+                    None,
+                );
                 return;
             }
             AfterDedup::Send(p) => p,
@@ -858,13 +875,13 @@ impl<'a> Driver<'a> {
                 reason,
                 status: None,
             };
-            self.emit(line, mid, outcome, 0, None, ev, None);
+            self.emit(line, id_str, outcome, 0, None, ev, None);
             return;
         }
         let pending = Pending {
             first,
             line,
-            message_id: mid.unwrap_or_default().into_boxed_str(),
+            message_id: message_id.into(),
             event: input.event,
             remaining: payloads.len() as u32,
             worst: None,
@@ -1096,7 +1113,7 @@ impl<'a> Driver<'a> {
         };
         self.emit(
             p.line,
-            Some(p.message_id.into_string()),
+            Some(&p.message_id),
             outcome,
             p.attempts,
             p.last_status,
