@@ -347,8 +347,28 @@ impl<'a> ProductFields<'a> {
     }
 }
 
+/// Where a product sits in the event, for an error that names it. Written out only when there is
+/// an error: formatting `properties.products[i]` for every product of every event cost ~400
+/// instructions and an allocation each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// The properties themselves (a single-product event).
+    Properties,
+    /// `properties.products[i]`.
+    Product(usize),
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Properties => f.write_str("properties"),
+            At::Product(i) => write!(f, "properties.products[{i}]"),
+        }
+    }
+}
+
 /// A product object → an item. `Err` when it has neither id nor name (GA4 requires one).
-pub fn item<'a>(p: AnyObj<'a>, path: &str) -> Result<Item<'a>, String> {
+pub fn item<'a>(p: AnyObj<'a>, path: At) -> Result<Item<'a>, String> {
     let f = ProductFields::read(p);
     let it = Item {
         item_id: text(f.product_id).or_else(|| text(f.sku)),
@@ -392,10 +412,10 @@ fn items_from_products(props: AnyObj<'_>) -> Result<Vec<Item<'_>>, String> {
             .into_iter()
             .enumerate()
             .map(|(i, p)| {
-                let path = format!("properties.products[{i}]");
+                let path = At::Product(i);
                 p.as_object()
                     .ok_or_else(|| format!("{path}: expected an object"))
-                    .and_then(|o| item(o, &path))
+                    .and_then(|o| item(o, path))
             })
             .collect(),
         None => Err("properties.products: expected an array".into()),
@@ -644,7 +664,7 @@ fn single_item<'a>(
     props: AnyObj<'a>,
     p: &mut Params<'a>,
 ) -> Result<(), String> {
-    let it = item(props, "properties")?;
+    let it = item(props, At::Properties)?;
     let value = num(props, "value").or_else(|| {
         it.price
             .map(|pr| pr * it.quantity.map(|q| q as f64).unwrap_or(1.0))
@@ -668,7 +688,7 @@ struct Order<'a> {
 }
 
 /// A typed spec product → an item. `Err` when it has neither id nor name.
-pub fn typed_item<'a>(p: &'a Product, path: &str) -> Result<Item<'a>, String> {
+pub fn typed_item<'a>(p: &'a Product, path: At) -> Result<Item<'a>, String> {
     let s = |v: &'a Option<String>| v.as_deref().filter(|x| !x.is_empty()).map(Cow::Borrowed);
     let it = Item {
         item_id: p.id().filter(|x| !x.is_empty()).map(Cow::Borrowed),
@@ -717,7 +737,7 @@ fn order<'a>(s: &'a Ga4Settings, p: &mut Params<'a>, o: Order<'a>) -> Result<Cow
         .products
         .iter()
         .enumerate()
-        .map(|(i, pr)| typed_item(pr, &format!("properties.products[{i}]")))
+        .map(|(i, pr)| typed_item(pr, At::Product(i)))
         .collect::<Result<Vec<_>, _>>()?;
     if !items.is_empty() {
         p.put("items", Param::Items(items));
@@ -752,7 +772,7 @@ fn track_event<'a>(
             "view_item_list"
         }
         "Product Clicked" => {
-            p.put("items", Param::Items(vec![item(props, "properties")?]));
+            p.put("items", Param::Items(vec![item(props, At::Properties)?]));
             "select_item"
         }
         "Product Viewed" => {
