@@ -323,3 +323,32 @@ async fn the_request_rate_limit_paces_requests_on_the_runtime_clock() {
     let waits: Vec<_> = clock.sleeps();
     assert_eq!(waits, vec![Duration::from_millis(250); 9], "{waits:?}");
 }
+
+#[tokio::test]
+async fn shutdown_past_the_drain_timeout_ends_even_while_the_driver_waits_for_room() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "1"))
+        .mount(&server)
+        .await;
+    // one event per batch and room for 16 running batches: the 17th event makes the driver
+    // wait for a batch to finish, and none will within the drain timeout
+    let settings = serde_json::json!({"url": server.uri(), "api_key": SECRET});
+    let dest = destination_kit::Configured::from_json(TestDest::default(), settings, None).unwrap();
+    let rt = Runtime::new(dest.into_dyn(), config().batch_size(1).concurrency(1));
+    let handle = rt.start();
+    for i in 0..40 {
+        handle
+            .submit(msg(&track(&format!("w{i}"), "2026-01-02T03:04:05Z")))
+            .await
+            .unwrap();
+    }
+    let report = tokio::time::timeout(
+        Duration::from_secs(10),
+        handle.shutdown(Duration::from_millis(300)),
+    )
+    .await
+    .expect("shutdown returns soon after the drain timeout");
+    assert!(report.adds_up(), "{report:?}");
+    assert_eq!((report.input, report.expired), (40, 40), "{report:?}");
+}

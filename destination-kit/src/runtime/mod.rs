@@ -45,7 +45,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
 /// Most inputs prepared together on the blocking pool. Measured on 2 cores (`destkit bench
@@ -380,14 +380,13 @@ impl Runtime {
     pub fn start(mut self) -> RuntimeHandle {
         self.collect = false;
         let (tx, rx) = mpsc::channel::<Input>(1024);
-        let abort = Arc::new(Notify::new());
-        let abort2 = abort.clone();
+        let (abort, abort_rx) = tokio::sync::watch::channel(false);
         let join =
             tokio::spawn(async move {
                 let stream = futures::stream::unfold(rx, |mut rx| async move {
                     rx.recv().await.map(|i| (i, rx))
                 });
-                self.drive_inner(Box::pin(stream), Some(abort2)).await
+                self.drive_inner(Box::pin(stream), Some(abort_rx)).await
             });
         RuntimeHandle {
             tx,
@@ -447,20 +446,15 @@ impl Runtime {
     async fn drive_inner(
         &self,
         input: std::pin::Pin<Box<dyn Stream<Item = Input> + Send + '_>>,
-        abort: Option<Arc<Notify>>,
+        abort: Option<Abort>,
     ) -> DeliveryResult {
         let mut input = self.prepared(input);
-        let mut d = Driver::new(self);
+        let mut d = Driver::new(self, abort.clone());
         let mut input_done = false;
         let mut tick =
             tokio::time::interval(self.config.flush_interval.max(Duration::from_millis(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let abort_wait = async {
-            match &abort {
-                Some(n) => n.notified().await,
-                None => std::future::pending().await,
-            }
-        };
+        let abort_wait = aborted_at_last(abort);
         tokio::pin!(abort_wait);
         let mut aborted = false;
         loop {
@@ -525,7 +519,7 @@ impl Runtime {
 #[derive(Debug)]
 pub struct RuntimeHandle {
     tx: mpsc::Sender<Input>,
-    abort: Arc<Notify>,
+    abort: tokio::sync::watch::Sender<bool>,
     join: tokio::task::JoinHandle<DeliveryResult>,
     next_line: std::sync::atomic::AtomicUsize,
 }
@@ -608,7 +602,7 @@ impl RuntimeHandle {
         match tokio::time::timeout(drain_timeout, &mut join).await {
             Ok(r) => r.map(|r| r.report).unwrap_or_default(),
             Err(_) => {
-                self.abort.notify_one();
+                self.abort.send_replace(true);
                 join.await.map(|r| r.report).unwrap_or_default()
             }
         }
@@ -660,10 +654,28 @@ struct Driver<'a> {
     events: Vec<EventOutcome>,
     dead_letter: Option<DeadLetter>,
     warnings: Vec<String>,
+    /// Set by [`RuntimeHandle::shutdown`] when the drain timeout passes.
+    abort: Option<Abort>,
+    /// The abort was seen while waiting for room for a batch: no batch is started from then on
+    /// (the run's loop ends every event left as expired).
+    aborting: bool,
+}
+
+/// Turned `true` when a shutdown's drain timeout passes.
+type Abort = tokio::sync::watch::Receiver<bool>;
+
+/// Waits until `abort` is set; never, without one (or once its sender is gone unset).
+async fn aborted_at_last(abort: Option<Abort>) {
+    if let Some(mut a) = abort
+        && a.wait_for(|set| *set).await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
 }
 
 impl<'a> Driver<'a> {
-    fn new(rt: &'a Runtime) -> Driver<'a> {
+    fn new(rt: &'a Runtime, abort: Option<Abort>) -> Driver<'a> {
         let limiter = rt
             .config
             .rate_limit
@@ -713,6 +725,8 @@ impl<'a> Driver<'a> {
             events: Vec::new(),
             dead_letter,
             warnings,
+            abort,
+            aborting: false,
         }
     }
 
@@ -788,6 +802,7 @@ impl<'a> Driver<'a> {
             return;
         }
         let id_str = input.message_id.as_ref().map(prepare::IdText::as_str);
+        // the step taken out, a placeholder left for the chunk to drop
         let after = match std::mem::replace(&mut input.step, Step::Early(Outcome::Delivered)) {
             Step::Early(outcome) => {
                 let ev = input.event.take();
@@ -797,7 +812,8 @@ impl<'a> Driver<'a> {
             Step::Candidate(after) => after,
         };
         let now = self.rt.clock.now();
-        // borrowed until the event is pending: no copy of the id per event
+        // borrowed until the event is pending, then copied once, on this thread (so it is freed
+        // where it was allocated)
         let message_id = id_str.unwrap_or_default();
         let resume = match &earlier {
             Earlier::Unfinished {
@@ -992,13 +1008,27 @@ impl<'a> Driver<'a> {
         let config = &self.rt.config;
         let (max_batches, max_bytes) =
             (config.max_pending_batches.max(1), config.max_pending_bytes);
-        while self.tasks.len() >= max_batches
-            || (!self.tasks.is_empty() && self.pending_bytes + b.bytes > max_bytes)
+        while !self.aborting
+            && (self.tasks.len() >= max_batches
+                || (!self.tasks.is_empty() && self.pending_bytes + b.bytes > max_bytes))
         {
-            match self.tasks.join_next_with_id().await {
-                Some(j) => self.joined(j),
-                None => break,
+            // a shutdown's abort must be seen here too: the batches waited for may be retrying
+            // for hours, and the run's loop, which watches for it, is not polled meanwhile
+            let joined = tokio::select! {
+                biased;
+                _ = aborted_at_last(self.abort.clone()) => None,
+                j = self.tasks.join_next_with_id() => Some(j),
+            };
+            match joined {
+                None => self.aborting = true,
+                Some(Some(j)) => self.joined(j),
+                Some(None) => break,
             }
+        }
+        if self.aborting {
+            // not started: kept open for the run's loop, which ends its events as expired
+            self.open.insert(route, b);
+            return;
         }
         let slots: Vec<u32> = b.items.iter().map(|i| i.slot).collect();
         let handle = self.tasks.spawn(send::run_batch(
