@@ -234,3 +234,59 @@ fn unreadable_input_bad_settings_and_a_foreign_cursor_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stderr.contains("other.jsonl"), "{}", out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_ends_a_replay_whose_partner_keeps_failing_within_the_drain_timeout() {
+    // every request fails and is retried for hours: the running batches never make room, the
+    // driver stops taking input, and the replay's submit waits — an interrupt must still end it
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "1"))
+        .mount(&mock)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let n = 12_000;
+    let input = archive(&dir, n);
+    let s = json!({"url": format!("{}/hook", mock.uri()), "batch_size": 1}).to_string();
+    let running = spawn(&[
+        "replay",
+        "--destination",
+        "webhook",
+        "--input",
+        &input,
+        "--settings",
+        &s,
+        "--concurrency",
+        "1",
+        "--drain-timeout",
+        "1s",
+    ]);
+    let pid = running.child.id();
+    // the 16 batches that fit have started (each retried about once a second)
+    let mut seen = 0;
+    for _ in 0..600 {
+        seen = mock.received_requests().await.unwrap_or_default().len();
+        if seen >= 16 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen >= 16, "the replay never reached the partner");
+    // time for the input queues to fill behind the waiting driver
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(running.terminate());
+    });
+    let Ok(out) = rx.recv_timeout(std::time::Duration::from_secs(20)) else {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        panic!("the replay did not end within 20 s of SIGTERM (drain timeout 1 s)");
+    };
+    assert_eq!(out.status.code(), Some(130), "{}", out.stderr);
+    let cursor: Value =
+        serde_json::from_slice(&std::fs::read(format!("{input}.cursor")).unwrap()).unwrap();
+    // nothing was delivered, so the cursor has not moved past the first event
+    assert_eq!(cursor["line"], 0, "{}", out.stderr);
+}

@@ -451,15 +451,20 @@ async fn replay(args: Args) -> ExitCode {
             .mark
             .submitted(line_no);
         sent += 1;
-        if handle
-            .submit_record(Record {
+        // raced with the interrupt: when the partner keeps failing, the runtime stops taking
+        // input (its running batches never make room) and a submit waits until they give up,
+        // up to the retry budget; the line is then marked submitted but never done, so the
+        // cursor stays before it
+        let submitted = tokio::select! {
+            biased;
+            _ = &mut stop => { interrupted.store(true, Ordering::SeqCst); break; }
+            r = handle.submit_record(Record {
                 line: line_no,
                 batch_index: None,
                 result,
-            })
-            .await
-            .is_err()
-        {
+            }) => r,
+        };
+        if submitted.is_err() {
             break;
         }
     }
