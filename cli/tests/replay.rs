@@ -35,6 +35,17 @@ fn archive(dir: &tempfile::TempDir, n: usize) -> String {
     p.display().to_string()
 }
 
+/// Wait (up to 30 s) until `mock` has received at least `n` requests.
+async fn wait_for_requests(mock: &MockServer, n: usize) {
+    for _ in 0..600 {
+        if mock.received_requests().await.unwrap_or_default().len() >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the replay never reached the partner ({n} requests)");
+}
+
 fn settings(mock: &MockServer) -> String {
     json!({"url": format!("{}/hook", mock.uri())}).to_string()
 }
@@ -61,15 +72,7 @@ async fn an_interrupted_replay_resumes_without_sending_any_event_twice() {
     ];
     let first = spawn(&args);
     // wait until the partner has seen a few events, then interrupt
-    let mut seen = 0;
-    for _ in 0..600 {
-        seen = mock.received_requests().await.unwrap_or_default().len();
-        if seen >= 5 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(seen >= 5, "the replay never reached the partner");
+    wait_for_requests(&mock, 5).await;
     let out = first.terminate();
     assert_eq!(out.status.code(), Some(130), "{}", out.stderr);
     let cursor: Value =
@@ -263,15 +266,7 @@ async fn an_interrupt_ends_a_replay_whose_partner_keeps_failing_within_the_drain
     ]);
     let pid = running.child.id();
     // the 16 batches that fit have started (each retried about once a second)
-    let mut seen = 0;
-    for _ in 0..600 {
-        seen = mock.received_requests().await.unwrap_or_default().len();
-        if seen >= 16 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(seen >= 16, "the replay never reached the partner");
+    wait_for_requests(&mock, 16).await;
     // time for the input queues to fill behind the waiting driver
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let (tx, rx) = std::sync::mpsc::channel();

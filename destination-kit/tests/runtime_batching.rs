@@ -277,25 +277,38 @@ async fn a_slow_flush_interval_still_sends_a_partial_batch() {
     assert_eq!((report.input, report.delivered), (1, 1));
 }
 
-#[tokio::test]
-async fn shutdown_past_the_drain_timeout_expires_what_is_left() {
+/// Submit `n` events to a long-lived runtime with `config` whose partner answers every request
+/// 503 (retry after 1 s, on a real clock), then shut it down with a 300 ms drain timeout
+/// (failing the test if shutting down takes 10 s).
+async fn shutdown_against_a_failing_partner(
+    config: destination_kit::runtime::DeliveryConfig,
+    n: usize,
+) -> destination_kit::DeliveryReport {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "1"))
         .mount(&server)
         .await;
-    // a real clock: the retry waits would take real seconds
     let settings = serde_json::json!({"url": server.uri(), "api_key": SECRET});
     let dest = destination_kit::Configured::from_json(TestDest::default(), settings, None).unwrap();
-    let rt = Runtime::new(dest.into_dyn(), config());
-    let handle = rt.start();
-    for i in 0..3 {
+    let handle = Runtime::new(dest.into_dyn(), config).start();
+    for i in 0..n {
         handle
             .submit(msg(&track(&format!("s{i}"), "2026-01-02T03:04:05Z")))
             .await
             .unwrap();
     }
-    let report = handle.shutdown(Duration::from_millis(300)).await;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        handle.shutdown(Duration::from_millis(300)),
+    )
+    .await
+    .expect("shutdown returns soon after the drain timeout")
+}
+
+#[tokio::test]
+async fn shutdown_past_the_drain_timeout_expires_what_is_left() {
+    let report = shutdown_against_a_failing_partner(config(), 3).await;
     assert!(report.adds_up(), "{report:?}");
     assert_eq!((report.input, report.expired), (3, 3));
 }
@@ -326,29 +339,10 @@ async fn the_request_rate_limit_paces_requests_on_the_runtime_clock() {
 
 #[tokio::test]
 async fn shutdown_past_the_drain_timeout_ends_even_while_the_driver_waits_for_room() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503).insert_header("Retry-After", "1"))
-        .mount(&server)
-        .await;
     // one event per batch and room for 16 running batches: the 17th event makes the driver
     // wait for a batch to finish, and none will within the drain timeout
-    let settings = serde_json::json!({"url": server.uri(), "api_key": SECRET});
-    let dest = destination_kit::Configured::from_json(TestDest::default(), settings, None).unwrap();
-    let rt = Runtime::new(dest.into_dyn(), config().batch_size(1).concurrency(1));
-    let handle = rt.start();
-    for i in 0..40 {
-        handle
-            .submit(msg(&track(&format!("w{i}"), "2026-01-02T03:04:05Z")))
-            .await
-            .unwrap();
-    }
-    let report = tokio::time::timeout(
-        Duration::from_secs(10),
-        handle.shutdown(Duration::from_millis(300)),
-    )
-    .await
-    .expect("shutdown returns soon after the drain timeout");
+    let report =
+        shutdown_against_a_failing_partner(config().batch_size(1).concurrency(1), 40).await;
     assert!(report.adds_up(), "{report:?}");
     assert_eq!((report.input, report.expired), (40, 40), "{report:?}");
 }
