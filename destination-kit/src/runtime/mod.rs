@@ -656,9 +656,6 @@ struct Driver<'a> {
     warnings: Vec<String>,
     /// Set by [`RuntimeHandle::shutdown`] when the drain timeout passes.
     abort: Option<Abort>,
-    /// The abort was seen while waiting for room for a batch: no batch is started from then on
-    /// (the run's loop ends every event left as expired).
-    aborting: bool,
 }
 
 /// Turned `true` when a shutdown's drain timeout passes.
@@ -675,6 +672,11 @@ async fn aborted_at_last(abort: Option<Abort>) {
 }
 
 impl<'a> Driver<'a> {
+    /// Whether a shutdown's drain timeout has passed.
+    fn aborted(&self) -> bool {
+        self.abort.as_ref().is_some_and(|a| *a.borrow())
+    }
+
     fn new(rt: &'a Runtime, abort: Option<Abort>) -> Driver<'a> {
         let limiter = rt
             .config
@@ -726,7 +728,6 @@ impl<'a> Driver<'a> {
             dead_letter,
             warnings,
             abort,
-            aborting: false,
         }
     }
 
@@ -1008,7 +1009,7 @@ impl<'a> Driver<'a> {
         let config = &self.rt.config;
         let (max_batches, max_bytes) =
             (config.max_pending_batches.max(1), config.max_pending_bytes);
-        while !self.aborting
+        while !self.aborted()
             && (self.tasks.len() >= max_batches
                 || (!self.tasks.is_empty() && self.pending_bytes + b.bytes > max_bytes))
         {
@@ -1016,17 +1017,17 @@ impl<'a> Driver<'a> {
             // for hours, and the run's loop, which watches for it, is not polled meanwhile
             let joined = tokio::select! {
                 biased;
-                _ = aborted_at_last(self.abort.clone()) => None,
-                j = self.tasks.join_next_with_id() => Some(j),
+                _ = aborted_at_last(self.abort.clone()) => break,
+                j = self.tasks.join_next_with_id() => j,
             };
             match joined {
-                None => self.aborting = true,
-                Some(Some(j)) => self.joined(j),
-                Some(None) => break,
+                Some(j) => self.joined(j),
+                None => break,
             }
         }
-        if self.aborting {
-            // not started: kept open for the run's loop, which ends its events as expired
+        if self.aborted() {
+            // after a shutdown's abort no batch starts: kept open for the run's loop, which
+            // ends its events as expired
             self.open.insert(route, b);
             return;
         }
