@@ -105,8 +105,10 @@ impl<'a> AnyJson<'a> {
     }
     /// A non-empty string as it is, or a number as JSON writes it (`42`, `1.5`); else `None`.
     pub fn text(self) -> Option<Cow<'a, str>> {
+        if let Some(s) = self.as_str() {
+            return (!s.is_empty()).then_some(Cow::Borrowed(s));
+        }
         match self.kind() {
-            Kind::String => self.as_str().filter(|s| !s.is_empty()).map(Cow::Borrowed),
             Kind::Number => Some(Cow::Owned(match self {
                 AnyJson::Serde(v) => v.to_string(),
                 AnyJson::Tree(j) => j.to_serde().to_string(),

@@ -9,7 +9,6 @@
 use super::settings::Ga4Settings;
 use chrono::Duration;
 use destination_kit::json::{AnyJson, AnyObj, Kind};
-use destination_kit::spec::{Ecommerce, Product, SpecEvent};
 use destination_kit::{CallType, Event, Mapped};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -227,9 +226,16 @@ fn text(v: Option<AnyJson<'_>>) -> Option<Cow<'_, str>> {
     v?.text()
 }
 
+/// An integer param (`index`, `quantity`): a number or numeric string, rounded to the nearest
+/// integer (GA4 counts whole items; dropping `2.5` would leave GA4 to assume 1).
 fn int(v: Option<AnyJson<'_>>) -> Option<i64> {
     let f = v?.lenient_f64()?;
-    (f.fract() == 0.0 && f.abs() < 9e15).then_some(f as i64)
+    if f.abs() >= 9e15 {
+        return None;
+    }
+    // whole numbers (nearly all) without a call to libm's `round`
+    let i = f as i64;
+    Some(if i as f64 == f { i } else { f.round() as i64 })
 }
 
 impl<'a> Params<'a> {
@@ -589,38 +595,11 @@ pub fn ga4_event<'a>(s: &'a Ga4Settings, ev: &Event<'a>) -> Result<Ga4Event<'a>,
             p.text("group_id", msg.field("groupId"));
             Cow::Borrowed("join_group")
         }
-        // the two events mapped from typed fields; any other's typed event is never built
-        _ => match ev.spec_if(|k| matches!(k.name, "Order Completed" | "Order Refunded")) {
-            Some(SpecEvent::Ecommerce(Ecommerce::OrderCompleted(o))) => order(
-                s,
-                &mut p,
-                Order {
-                    event: "purchase",
-                    order_id: o.order_id.as_deref(),
-                    value: o.total.or(o.revenue),
-                    currency: o.currency.as_deref(),
-                    affiliation: o.affiliation.as_deref(),
-                    coupon: o.coupon.as_deref(),
-                    shipping: o.shipping,
-                    tax: o.tax,
-                    products: &o.products,
-                },
-            )?,
-            Some(SpecEvent::Ecommerce(Ecommerce::OrderRefunded(o))) => order(
-                s,
-                &mut p,
-                Order {
-                    event: "refund",
-                    order_id: o.order_id.as_deref(),
-                    value: o.total,
-                    currency: o.currency.as_deref(),
-                    affiliation: None,
-                    coupon: None,
-                    shipping: None,
-                    tax: None,
-                    products: &o.products,
-                },
-            )?,
+        // orders read from the properties like every other event (their typed event, a
+        // `String` per product field, is never built): the same item rules for all of them
+        _ => match ev.spec_kind().map(|k| k.name) {
+            Some("Order Completed") => order(s, props, &mut p, OrderKind::Purchase)?,
+            Some("Order Refunded") => order(s, props, &mut p, OrderKind::Refund)?,
             _ => track_event(s, props, &mut p, event_name(ev).unwrap_or_default())?,
         },
     };
@@ -674,75 +653,49 @@ fn single_item<'a>(
     Ok(())
 }
 
-/// The typed fields of a purchase or refund.
-struct Order<'a> {
-    event: &'static str,
-    order_id: Option<&'a str>,
-    value: Option<f64>,
-    currency: Option<&'a str>,
-    affiliation: Option<&'a str>,
-    coupon: Option<&'a str>,
-    shipping: Option<f64>,
-    tax: Option<f64>,
-    products: &'a [Product],
+/// Which order event: Order Completed → `purchase`, Order Refunded → `refund`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OrderKind {
+    Purchase,
+    Refund,
 }
 
-/// A typed spec product → an item. `Err` when it has neither id nor name.
-pub fn typed_item<'a>(p: &'a Product, path: At) -> Result<Item<'a>, String> {
-    let s = |v: &'a Option<String>| v.as_deref().filter(|x| !x.is_empty()).map(Cow::Borrowed);
-    let it = Item {
-        item_id: p.id().filter(|x| !x.is_empty()).map(Cow::Borrowed),
-        item_name: s(&p.name),
-        affiliation: None,
-        coupon: s(&p.coupon),
-        index: p.position.map(|x| x.round() as i64),
-        item_brand: s(&p.brand),
-        item_category: s(&p.category),
-        item_variant: s(&p.variant),
-        price: p.price,
-        quantity: p.quantity.map(|q| q.round() as i64),
+/// `purchase` / `refund` from Order Completed / Order Refunded: `transaction_id` from
+/// `order_id` (required), `value` from `total` (a purchase falls back to `revenue`), and for a
+/// purchase `affiliation`, `coupon`, `shipping` and `tax`; `items` from `products`.
+fn order<'a>(
+    s: &'a Ga4Settings,
+    props: AnyObj<'a>,
+    p: &mut Params<'a>,
+    kind: OrderKind,
+) -> Result<Cow<'a, str>, String> {
+    let event = match kind {
+        OrderKind::Purchase => "purchase",
+        OrderKind::Refund => "refund",
     };
-    if it.item_id.is_none() && it.item_name.is_none() {
+    let order_id = props.get("order_id");
+    if text(order_id).is_none_or(|t| t.trim().is_empty()) {
         return Err(format!(
-            "{path}: a GA4 item needs product_id (or sku) or name"
+            "properties.order_id: required for GA4 {event} (transaction_id); an empty transaction_id would de-duplicate every purchase"
         ));
     }
-    Ok(it)
-}
-
-/// `purchase` / `refund` from the typed Order Completed / Order Refunded.
-fn order<'a>(s: &'a Ga4Settings, p: &mut Params<'a>, o: Order<'a>) -> Result<Cow<'a, str>, String> {
-    let Some(tid) = o.order_id.filter(|t| !t.trim().is_empty()) else {
-        return Err(format!(
-            "properties.order_id: required for GA4 {} (transaction_id); an empty transaction_id would de-duplicate every purchase",
-            o.event
-        ));
+    p.text("transaction_id", order_id);
+    let value = match kind {
+        OrderKind::Purchase => num(props, "total").or_else(|| num(props, "revenue")),
+        OrderKind::Refund => num(props, "total"),
     };
-    p.put("transaction_id", Param::Str(cut(tid, MAX_PARAM_VALUE_LEN)));
-    value_and_currency(s, o.currency, p, o.value);
-    if let Some(a) = o.affiliation {
-        p.put("affiliation", Param::Str(cut(a, MAX_PARAM_VALUE_LEN)));
+    value_and_currency(s, currency(props), p, value);
+    if kind == OrderKind::Purchase {
+        p.text("affiliation", props.get("affiliation"));
+        p.text("coupon", props.get("coupon"));
+        for k in ["shipping", "tax"] {
+            if let Some(x) = num(props, k) {
+                p.put(k, Param::Num(x));
+            }
+        }
     }
-    if let Some(c) = o.coupon {
-        p.put("coupon", Param::Str(cut(c, MAX_PARAM_VALUE_LEN)));
-    }
-    if let Some(x) = o.shipping {
-        p.put("shipping", Param::Num(x));
-    }
-    if let Some(x) = o.tax {
-        p.put("tax", Param::Num(x));
-    }
-    check_item_count(o.products.len())?;
-    let items = o
-        .products
-        .iter()
-        .enumerate()
-        .map(|(i, pr)| typed_item(pr, At::Product(i)))
-        .collect::<Result<Vec<_>, _>>()?;
-    if !items.is_empty() {
-        p.put("items", Param::Items(items));
-    }
-    Ok(Cow::Borrowed(o.event))
+    products_as_items(props, p)?;
+    Ok(Cow::Borrowed(event))
 }
 
 /// `products`, when there are any, as `items` (any GA4 event may carry items).

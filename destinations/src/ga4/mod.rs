@@ -28,8 +28,10 @@
 //! - **Items** from `products` (or the root properties for single-product events):
 //!   product_id (else sku) → item_id, name → item_name, brand → item_brand,
 //!   category → item_category, variant → item_variant, price, quantity, coupon, affiliation,
-//!   position → index. An item with neither id nor name, or more than 200 products (GA4's
-//!   limit per event), rejects the event rather than sending a cut list.
+//!   position → index (quantity and index rounded to whole numbers; an empty string counts as
+//!   absent, so an empty product_id falls back to sku). The same rules for every event, orders
+//!   included. An item with neither id nor name, or more than 200 products (GA4's limit per
+//!   event), rejects the event rather than sending a cut list.
 //! - **Value and currency**: GA4 requires `currency` with `value`; when the event has a value but
 //!   no currency, `default_currency` (default `USD`) is sent.
 //! - **Custom events**: the Segment name with spaces → `_`, other invalid characters dropped,

@@ -589,3 +589,58 @@ fn more_than_200_items_is_rejected_not_cut() {
     let v = track("Cart Viewed", "m", json!({"products": products[..200]}));
     assert!(matches!(map_with(&settings(), v), Mapped::Send(_)));
 }
+
+#[test]
+fn a_product_becomes_the_same_item_in_an_order_as_in_any_other_event() {
+    // an empty product_id falls back to sku, a product's affiliation is kept, and a fractional
+    // quantity or position is rounded: the same rules whether the event is an order or not
+    let products = json!([
+        {"product_id": "", "sku": "sku-9", "name": "Rope", "quantity": 2.5, "position": 1.4,
+         "affiliation": "outlet", "price": "3.50"},
+        {"product_id": 77, "name": "", "brand": "Acme", "quantity": "4"}
+    ]);
+    let expected = json!([
+        {"item_id": "sku-9", "item_name": "Rope", "affiliation": "outlet", "index": 1,
+         "price": 3.5, "quantity": 3},
+        {"item_id": "77", "item_brand": "Acme", "quantity": 4}
+    ]);
+    let items_of = |event: &str, props: Value| {
+        let r = request_for(&settings(), track(event, "m", props));
+        r["body"]["events"][0]["params"]["items"].clone()
+    };
+    for (event, props) in [
+        (
+            "Checkout Started",
+            json!({"currency": "EUR", "products": products.clone()}),
+        ),
+        ("Cart Viewed", json!({"products": products.clone()})),
+        (
+            "Order Completed",
+            json!({"order_id": "o-9", "products": products.clone()}),
+        ),
+        (
+            "Order Refunded",
+            json!({"order_id": "o-9", "products": products.clone()}),
+        ),
+    ] {
+        assert_eq!(items_of(event, props), expected, "{event}");
+    }
+}
+
+#[test]
+fn a_refund_carries_its_id_value_currency_and_items_only() {
+    let v = track(
+        "Order Refunded",
+        "m-r",
+        json!({"order_id": 1234, "total": "30", "revenue": 25, "currency": "EUR",
+               "coupon": "X", "affiliation": "web", "shipping": 2, "tax": 1,
+               "products": [{"product_id": "p-1", "price": 30}]}),
+    );
+    let r = request_for(&settings(), v);
+    assert_eq!(r["body"]["events"][0]["name"], "refund");
+    assert_eq!(
+        r["body"]["events"][0]["params"],
+        json!({"transaction_id": "1234", "currency": "EUR", "value": 30.0,
+               "items": [{"item_id": "p-1", "price": 30.0}]})
+    );
+}
