@@ -6,7 +6,6 @@
 
 use super::settings::AmplitudeSettings;
 use destination_kit::json::{AnyJson, AnyObj, PassThrough};
-use destination_kit::spec::{Ecommerce, SpecEvent};
 use destination_kit::{CallType, Event, Mapped, Payload};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -403,18 +402,21 @@ fn track<'a>(
     e.event_properties = props;
     e.user_properties = ctx_traits.map(UserProps::Plain);
     let get = |k: &str| props?.get(k);
-    // the typed event is built for the two orders only (their revenue); the rest read the tree
-    match ev.spec_if(|k| matches!(k.name, "Order Completed" | "Order Refunded")) {
-        Some(SpecEvent::Ecommerce(Ecommerce::OrderCompleted(o))) => {
-            e.revenue = o.revenue.or(o.total);
-            e.price = get("price").and_then(AnyJson::lenient_f64);
+    let num = |k: &str| get(k).and_then(AnyJson::lenient_f64);
+    // orders read their amounts from the properties (a number or a numeric string, as the
+    // typed spec event reads them, which is never built: a `String` per product field)
+    match ev.spec_kind().map(|k| k.name) {
+        Some("Order Completed") => {
+            e.revenue = num("revenue").or_else(|| num("total"));
+            e.price = num("price");
             e.quantity = int(get("quantity"));
             e.product_id = text(get("productId")).or_else(|| text(get("product_id")));
             e.revenue_type = Some("Purchase");
-            let mut out = Vec::with_capacity(1 + o.products.len());
+            let products = get("products").and_then(AnyJson::as_array);
+            let mut out = Vec::with_capacity(1 + products.as_ref().map_or(0, Vec::len));
             out.push(Payload::json(HTTPAPI, &e));
             // the product objects as sent (every field, typed or not) are the event properties
-            if let Some(products) = get("products").and_then(AnyJson::as_array) {
+            if let Some(products) = products {
                 // the context fields are read once, not once per product
                 let proto = base(ev, Cow::Borrowed("Product Purchased"), user, device);
                 for (n, p) in products.iter().enumerate() {
@@ -434,11 +436,10 @@ fn track<'a>(
             }
             Mapped::Send(out)
         }
-        Some(SpecEvent::Ecommerce(Ecommerce::OrderRefunded(o))) => {
-            let amount = o
-                .total
-                .or_else(|| get("revenue").and_then(AnyJson::lenient_f64))
-                .or_else(|| get("value").and_then(AnyJson::lenient_f64));
+        Some("Order Refunded") => {
+            let amount = num("total")
+                .or_else(|| num("revenue"))
+                .or_else(|| num("value"));
             e.revenue = amount.map(|a| -a.abs());
             e.revenue_type = amount.map(|_| "Refund");
             Mapped::one(Payload::json(HTTPAPI, &e))

@@ -494,3 +494,40 @@ fn library_is_name_slash_version_or_the_name_alone() {
     );
     assert_eq!(library_of(json!({"version": "5.2.0"})), Value::Null);
 }
+
+#[test]
+fn order_amounts_given_as_numeric_strings_are_read_as_numbers() {
+    let events_of = |v: Value| {
+        let r = requests_for(&settings(), v);
+        r[0]["body"]["events"].as_array().expect("events").clone()
+    };
+    let oc = events_of(track(
+        "Order Completed",
+        "m-s",
+        json!({"order_id": "o", "total": "20", "revenue": " 12.5 ", "price": "3", "quantity": "2"}),
+    ));
+    assert_eq!(oc.len(), 1, "no products, no product events");
+    assert_eq!(
+        (&oc[0]["revenue"], &oc[0]["price"], &oc[0]["quantity"]),
+        (&json!(12.5), &json!(3.0), &json!(2))
+    );
+    // revenue absent: total
+    let oc = events_of(track(
+        "Order Completed",
+        "m-t",
+        json!({"order_id": "o", "total": "20"}),
+    ));
+    assert_eq!(oc[0]["revenue"], json!(20.0));
+    // a refund is negative whatever the sign sent, from total, else revenue, else value
+    for (props, amount) in [
+        (json!({"order_id": "o", "total": "30", "revenue": 7}), -30.0),
+        (json!({"order_id": "o", "revenue": "-7"}), -7.0),
+        (json!({"order_id": "o", "value": 4}), -4.0),
+    ] {
+        let r = events_of(track("Order Refunded", "m-r", props));
+        assert_eq!(
+            (&r[0]["revenue"], &r[0]["revenueType"]),
+            (&json!(amount), &json!("Refund"))
+        );
+    }
+}
