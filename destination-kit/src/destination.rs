@@ -261,28 +261,6 @@ impl<'a> Event<'a> {
             SpecRef::Later(kind, _) => Some(kind),
         }
     }
-    /// The typed spec event when `wanted` takes its kind, built only then: for a destination
-    /// that maps a few spec events from their typed fields and reads the rest as they came.
-    ///
-    /// ```
-    /// use destination_kit::{Event, event::Message, spec::SpecEvent};
-    /// let m = Message::from_slice(br#"{"type":"track","event":"Cart Viewed","userId":"u",
-    ///   "messageId":"m","properties":{"cart_id":"c1"}}"#).unwrap();
-    /// let spec = SpecEvent::from_message(&m).and_then(Result::ok);
-    /// let ev = Event::new(&m, spec.as_ref(), chrono::Utc::now());
-    /// assert!(ev.spec_if(|k| k.name == "Order Completed").is_none());
-    /// assert!(ev.spec_if(|k| k.name == "Cart Viewed").is_some());
-    /// ```
-    pub fn spec_if(
-        &self,
-        wanted: impl FnOnce(&'static crate::spec::SpecEventKind) -> bool,
-    ) -> Option<&'a SpecEvent> {
-        if wanted(self.spec_kind()?) {
-            self.spec()
-        } else {
-            None
-        }
-    }
     /// `messageId` (always present on a valid event).
     pub fn message_id(&self) -> &'a str {
         self.message.message_id().unwrap_or_default()

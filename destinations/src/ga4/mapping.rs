@@ -248,14 +248,18 @@ impl<'a> Params<'a> {
     }
     fn text(&mut self, k: &'static str, v: Option<AnyJson<'a>>) {
         if let Some(t) = text(v) {
-            self.put(
-                k,
-                Param::Str(match t {
-                    Cow::Borrowed(b) => cut(b, MAX_PARAM_VALUE_LEN),
-                    Cow::Owned(o) => Cow::Owned(cut(&o, MAX_PARAM_VALUE_LEN).into_owned()),
-                }),
-            );
+            self.put_text(k, t);
         }
+    }
+    /// A string param, cut to the value limit.
+    fn put_text(&mut self, k: &'static str, t: Cow<'a, str>) {
+        self.put(
+            k,
+            Param::Str(match t {
+                Cow::Borrowed(b) => cut(b, MAX_PARAM_VALUE_LEN),
+                Cow::Owned(o) => Cow::Owned(cut(&o, MAX_PARAM_VALUE_LEN).into_owned()),
+            }),
+        );
     }
     /// Every scalar property whose name is a valid param name, in key order.
     fn rest(&mut self, props: AnyObj<'a>) {
@@ -673,13 +677,12 @@ fn order<'a>(
         OrderKind::Purchase => "purchase",
         OrderKind::Refund => "refund",
     };
-    let order_id = props.get("order_id");
-    if text(order_id).is_none_or(|t| t.trim().is_empty()) {
+    let Some(tid) = text(props.get("order_id")).filter(|t| !t.trim().is_empty()) else {
         return Err(format!(
             "properties.order_id: required for GA4 {event} (transaction_id); an empty transaction_id would de-duplicate every purchase"
         ));
-    }
-    p.text("transaction_id", order_id);
+    };
+    p.put_text("transaction_id", tid);
     let value = match kind {
         OrderKind::Purchase => num(props, "total").or_else(|| num(props, "revenue")),
         OrderKind::Refund => num(props, "total"),
