@@ -34,7 +34,7 @@
 //! | Segment | Amplitude | how |
 //! |---|---|---|
 //! | **Ecommerce** | | |
-//! | Order Completed | `Order Completed` with `revenue` (← revenue, else total), `price`, `quantity`, `productId` when at the top level, `revenueType: "Purchase"`; plus one `Product Purchased` per product (`event_properties` = the product, `insert_id` = `{messageId}-{n}`, n = index in `products`, no revenue fields so revenue is counted once) | native |
+//! | Order Completed | `Order Completed` with `revenue` (← revenue, else total), `price`, `quantity` (only a whole number: Amplitude's field is an integer, and a fractional one stays in `event_properties`, as every property does), `productId` when at the top level, `revenueType: "Purchase"`; plus one `Product Purchased` per product (`event_properties` = the product, `insert_id` = `{messageId}-{n}`, n = index in `products`, no revenue fields so revenue is counted once) | native |
 //! | Order Refunded | `Order Refunded` with `revenue` = −(revenue, else total, else value), `revenueType: "Refund"` | native |
 //! | the other 26 Ecommerce events | `event_type` = the spec event name, `event_properties` = properties | custom (Amplitude has no ecommerce schema besides revenue) |
 //! | **Video** (17) | `event_type` = the spec event name | custom |

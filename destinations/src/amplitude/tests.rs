@@ -495,6 +495,25 @@ fn library_is_name_slash_version_or_the_name_alone() {
     assert_eq!(library_of(json!({"version": "5.2.0"})), Value::Null);
 }
 
+/// Amplitude's `quantity` is an integer: a fractional one is not rounded into it (that would
+/// change the revenue Amplitude computes from price × quantity); it is left out there and kept,
+/// as sent, in the event's properties.
+#[test]
+fn a_fractional_quantity_stays_in_the_properties_only() {
+    let r = requests_for(
+        &settings(),
+        track(
+            "Order Completed",
+            "m-q",
+            json!({"order_id": "o", "revenue": 3.75, "price": 2.5, "quantity": 1.5}),
+        ),
+    );
+    let oc = &r[0]["body"]["events"][0];
+    assert_eq!(oc.get("quantity"), None);
+    assert_eq!((&oc["revenue"], &oc["price"]), (&json!(3.75), &json!(2.5)));
+    assert_eq!(oc["event_properties"]["quantity"], json!(1.5));
+}
+
 #[test]
 fn order_amounts_given_as_numeric_strings_are_read_as_numbers() {
     let events_of = |v: Value| {
