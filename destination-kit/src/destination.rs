@@ -77,6 +77,9 @@ pub struct DestinationInfo {
     pub families: Vec<Family>,
     /// Batch limits per request.
     pub batch: BatchLimits,
+    /// Tighter limits for some routes (an endpoint of the partner that takes fewer items per
+    /// request than the main one), by exact route; [`DestinationInfo::batch`] for the others.
+    pub route_batch: Vec<(&'static str, BatchLimits)>,
     /// Whether its `map` reads messages through their tree ([`Message::tree`](crate::Message::tree),
     /// the [`json`](crate::json) views). The runtime then parses input lines into a tree, which
     /// parses and reads faster; otherwise into `serde_json` maps, which the map-returning
@@ -94,6 +97,7 @@ impl DestinationInfo {
             calls: CallType::ALL.to_vec(),
             families: Vec::new(),
             batch: BatchLimits::ONE,
+            route_batch: Vec::new(),
             reads_tree: false,
         }
     }
@@ -111,6 +115,31 @@ impl DestinationInfo {
     pub fn batch(mut self, b: BatchLimits) -> Self {
         self.batch = b;
         self
+    }
+    /// Set tighter limits for one route (never looser than [`DestinationInfo::batch`]: the
+    /// smaller of the two applies).
+    ///
+    /// ```
+    /// use destination_kit::{BatchLimits, DestinationInfo};
+    /// let info = DestinationInfo::new("Acme", "acme")
+    ///     .batch(BatchLimits { events: 2_000, bytes: 1 << 20 })
+    ///     .route_batch("groups", BatchLimits { events: 200, bytes: 1 << 20 });
+    /// assert_eq!(info.limits_for("groups").events, 200);
+    /// assert_eq!(info.limits_for("events").events, 2_000);
+    /// ```
+    pub fn route_batch(mut self, route: &'static str, b: BatchLimits) -> Self {
+        self.route_batch.push((route, b));
+        self
+    }
+    /// The limits that apply to one route's requests.
+    pub fn limits_for(&self, route: &str) -> BatchLimits {
+        match self.route_batch.iter().find(|(r, _)| *r == route) {
+            Some((_, b)) => BatchLimits {
+                events: b.events.min(self.batch.events),
+                bytes: b.bytes.min(self.batch.bytes),
+            },
+            None => self.batch,
+        }
     }
     /// Say that `map` reads messages through their tree (see [`DestinationInfo::reads_tree`]).
     pub fn reads_tree(mut self) -> Self {

@@ -284,5 +284,5 @@ async fn server_errors_retry_then_deliver() {
     assert_eq!(r.report.delivered, 1);
     assert_eq!(m.partner.received().await.len(), 3);
     let b = &m.bodies().await[2];
-    assert_eq!(b["events"][0]["name"], "Signed_Up");
+    assert_eq!(b["events"][0]["name"], "sign_up");
 }

@@ -944,8 +944,15 @@ impl<'a> Driver<'a> {
     /// to start a batch or to send one (for GA4 a route is a client id, a `String`).
     async fn add(&mut self, slot: u32, p: Payload, later: usize, first_on_route: bool) {
         let len = p.len();
-        let (max_events, max_bytes) = (self.max_events, self.max_bytes);
-        let partner_max = self.partner_max_events;
+        let (mut max_events, mut max_bytes) = (self.max_events, self.max_bytes);
+        let mut partner_max = self.partner_max_events;
+        if !self.rt.info.route_batch.is_empty() {
+            // a route with tighter limits of its own (Amplitude's Group Identify: 1,024)
+            let l = self.rt.info.limits_for(&p.route);
+            partner_max = l.events.max(1);
+            max_events = max_events.min(partner_max);
+            max_bytes = l.bytes.max(1);
+        }
         // the open batch must be sent before this payload joins
         let full = |b: &OpenBatch| {
             !b.payloads.is_empty()

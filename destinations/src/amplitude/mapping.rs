@@ -297,10 +297,14 @@ fn ids<'a>(
             "userId {u:?} is not an id Amplitude accepts (at least {min} characters, not a placeholder such as \"null\"); set min_id_length for shorter ids"
         ));
     }
-    let device = msg
-        .anonymous_id()
-        .or_else(|| msg.field("context")?.get("device")?.get("id")?.as_str())
-        .filter(|d| valid_id(d, min));
+    // a placeholder anonymousId ("null", too short) does not hide a usable device id
+    let device = msg.anonymous_id().filter(|d| valid_id(d, min)).or_else(|| {
+        msg.field("context")?
+            .get("device")?
+            .get("id")?
+            .as_str()
+            .filter(|d| valid_id(d, min))
+    });
     if user.is_none() && device.is_none() {
         return Err(format!(
             "Amplitude needs a user_id or device_id of at least {min} characters that is not a placeholder (userId, anonymousId or context.device.id)"

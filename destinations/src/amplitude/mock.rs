@@ -4,15 +4,17 @@
 //!
 //! - `POST /2/httpapi` (JSON): 400 `Invalid JSON request body` for a body that is not a JSON
 //!   object; 400 `Request missing required field` (`missing_field`) without `api_key` or
-//!   `events`; 400 `Invalid API key` for a wrong key; 413 `Payload too large` above 2,000 events
-//!   or at 1 MB; per event: `event_type`, a `user_id` or `device_id` of at least 5 characters
+//!   `events`; 400 `Invalid API key` for a wrong key; 413 `Payload too large` at 2,000 events
+//!   or more (Amplitude takes "fewer than 2,000") or at 1 MB; per event: `event_type`, a `user_id` or `device_id` of at least 5 characters
 //!   (or `options.min_id_length`) that is not a placeholder, `time` an integer of ms (an ISO
 //!   string is named in `events_with_invalid_fields.time`), `insert_id` present — any problem is
 //!   a 400 `Invalid field values on some events` naming the indices, and nothing is ingested.
 //!   Success: 200 `{code, events_ingested, payload_size_bytes, server_upload_time}`; accepted
 //!   events are kept (de-duplicated by `device_id`/`user_id` + `insert_id`, as Amplitude does).
 //! - `POST /groupidentify` and `POST /usermap` (forms): `api_key` checked, `identification` /
-//!   `mapping` a JSON array with the required fields, else 400; 200 `success`.
+//!   `mapping` a JSON array with the required fields, else 400; more than 1,024 identifications
+//!   or 2,000 mappings (Amplitude's limits; the status it answers is not documented, 413 as for
+//!   HTTP V2) → 413; 200 `success`.
 //! - Fault injection, in order of the requests: [`AmplitudeMock::fail_next`] (a status),
 //!   [`AmplitudeMock::throttle_next`] (429 with Amplitude's body, `Retry-After` when given),
 //!   [`AmplitudeMock::reject_indices`] (the next `httpapi` request answers 400 naming those
@@ -29,8 +31,12 @@ use wiremock::Request;
 
 /// The fake API key the mock expects.
 pub const API_KEY: &str = "mock-amplitude-api-key";
-/// Most events per HTTP V2 request.
-pub const MAX_EVENTS: usize = 2_000;
+/// Most events per HTTP V2 request (Amplitude: "fewer than 2,000").
+pub const MAX_EVENTS: usize = 1_999;
+/// Most identifications per Group Identify request.
+pub const MAX_IDENTIFICATIONS: usize = 1_024;
+/// Most mappings per User Mapping request.
+pub const MAX_MAPPINGS: usize = 2_000;
 /// HTTP V2 bodies must be under this.
 pub const MAX_BODY: usize = 1_000_000;
 
@@ -273,6 +279,14 @@ fn form_api(st: &mut State, req: &Request, field: &str) -> Answer {
         Some(Ok(v @ Value::Object(_))) => vec![v],
         _ => return Answer::new(400).set_body_string("missing_event"),
     };
+    let most = if field == "identification" {
+        MAX_IDENTIFICATIONS
+    } else {
+        MAX_MAPPINGS
+    };
+    if items.len() > most {
+        return Answer::new(413).set_body_json(json!({"code": 413, "error": "Payload too large"}));
+    }
     for it in &items {
         let ok = if field == "identification" {
             it.get("group_type").and_then(Value::as_str).is_some()

@@ -7,10 +7,12 @@
 //!
 //! - **Auth**: `api_key` in the body or form, never a header. The key is masked in `Debug`;
 //!   request bodies carry it, so bodies are never logged.
-//! - **Batching**: routes `httpapi`, `groupidentify`, `usermap`; at most 2,000 payloads and
-//!   900 kB of them per request (Amplitude: under 1 MB; 100 kB of margin for the envelope).
+//! - **Batching**: routes `httpapi`, `groupidentify`, `usermap`; at most 1,999 payloads
+//!   (HTTP V2 takes "fewer than 2,000"; Group Identify at most 1,024 identifications) and 900 kB
+//!   of them per request (Amplitude: under 1 MB; 100 kB of margin for the envelope).
 //!   Every `httpapi` payload is one Amplitude event, so a 400's indices are batch indices.
-//! - **Ids**: `user_id` ← `userId`, `device_id` ← `anonymousId` (else `context.device.id`).
+//! - **Ids**: `user_id` ← `userId`, `device_id` ← `anonymousId` (else `context.device.id`,
+//!   also when `anonymousId` is a placeholder).
 //!   Amplitude refuses ids shorter than 5 characters (or `min_id_length`) and placeholders
 //!   (`null`, `anonymous`, `0`, …): a bad `userId` rejects the event (sending it under the device
 //!   alone would misattribute it), a bad device id is dropped, and no usable id rejects it.
@@ -26,7 +28,8 @@
 //! - **Quirks**: a 400 naming event indices (`events_with_invalid_fields`,
 //!   `events_with_missing_fields`, `silenced_events`) fails only those events, the rest were not
 //!   ingested and are resent; `throttled_events` retry after 30 s; 400 `Invalid API key` fails
-//!   everything as `auth`; 429 waits `Retry-After` or 30 s; 413 splits the batch; 500, 502, 503,
+//!   everything as `auth`; 403 (Amplitude's firewall or a sanctioned region, not the key) fails
+//!   everything as `client`; 429 waits `Retry-After` or 30 s; 413 splits the batch; 500, 502, 503,
 //!   504 retry.
 //!
 //! ## Mapping table
@@ -35,7 +38,7 @@
 //! |---|---|---|
 //! | **Ecommerce** | | |
 //! | Order Completed | `Order Completed` with `revenue` (← revenue, else total), `price`, `quantity` (only a whole number: Amplitude's field is an integer, and a fractional one stays in `event_properties`, as every property does), `productId` when at the top level, `revenueType: "Purchase"`; plus one `Product Purchased` per product (`event_properties` = the product, `insert_id` = `{messageId}-{n}`, n = index in `products`, no revenue fields so revenue is counted once) | native |
-//! | Order Refunded | `Order Refunded` with `revenue` = −(revenue, else total, else value), `revenueType: "Refund"` | native |
+//! | Order Refunded | `Order Refunded` with `revenue` = −(total, else revenue, else value: the spec gives a refund its `total`), `revenueType: "Refund"` | native |
 //! | the other 26 Ecommerce events | `event_type` = the spec event name, `event_properties` = properties | custom (Amplitude has no ecommerce schema besides revenue) |
 //! | **Video** (17) | `event_type` = the spec event name | custom |
 //! | **Live Chat** (4) | `event_type` = the spec event name | custom |
@@ -85,8 +88,10 @@ fn invalid_fields(_n: usize, bad: &[usize]) -> (u16, String) {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Amplitude;
 
-/// Events per request (Amplitude's limit; the mock answers 413 above it).
-pub const MAX_EVENTS: usize = 2_000;
+/// Events per request: HTTP V2 takes "fewer than 2,000" (the mock answers 413 at 2,000).
+pub const MAX_EVENTS: usize = 1_999;
+/// Identifications per Group Identify request (Amplitude's limit).
+pub const MAX_GROUP_IDENTIFICATIONS: usize = 1_024;
 /// Bytes of events per request: under 1 MB with a margin for the envelope.
 pub const MAX_BYTES: usize = 900_000;
 
@@ -102,6 +107,13 @@ impl Destination for Amplitude {
                 events: MAX_EVENTS,
                 bytes: MAX_BYTES,
             })
+            .route_batch(
+                mapping::GROUPIDENTIFY,
+                BatchLimits {
+                    events: MAX_GROUP_IDENTIFICATIONS,
+                    bytes: MAX_BYTES,
+                },
+            )
     }
 
     fn conformance_hints(&self) -> ConformanceHints {
@@ -110,6 +122,10 @@ impl Destination for Amplitude {
             .status_override(
                 400,
                 "a 400 naming event indices fails only those and resends the rest; `Invalid API key` fails all as auth",
+            )
+            .status_override(
+                403,
+                "a 403 is Amplitude's firewall or a sanctioned region, not the key: failed as a client error, never retried",
             )
             .status_override(429, "waits 30 s when there is no Retry-After")
             .partial_failure(invalid_fields)

@@ -167,6 +167,18 @@ pub fn interpret(resp: &PartnerResponse, batch: &[Payload], now: SystemTime) -> 
                 reason: format!("HTTP 429: {}", resp.body_snippet()),
             },
         ),
+        // Amplitude's 403 is its firewall or a sanctioned region, not the key (a wrong key is a
+        // 400 `Invalid API key`): permanent, but not reported as an auth failure
+        403 => Verdicts::all(
+            n,
+            Verdict::Failed {
+                kind: ErrorKind::Client,
+                reason: format!(
+                    "HTTP 403 (blocked by Amplitude's firewall or a sanctioned region; not an API key problem): {}",
+                    resp.body_snippet()
+                ),
+            },
+        ),
         _ => Verdicts::default_for(resp, n, now),
     }
 }

@@ -246,7 +246,106 @@ fn ids_follow_amplitude_rules() {
     let mut v = track("Thing", "m", json!({}));
     v.as_object_mut().unwrap().remove("userId");
     v["anonymousId"] = json!("null");
-    assert!(matches!(map_with(&s, v), Mapped::Invalid { .. }));
+    assert!(matches!(map_with(&s, v.clone()), Mapped::Invalid { .. }));
+    // a placeholder anonymousId does not hide a usable context.device.id
+    v["context"]["device"]["id"] = json!("device-12345");
+    let r = requests_for(&s, v);
+    assert_eq!(r[0]["body"]["events"][0]["device_id"], "device-12345");
+}
+
+/// Amplitude answers 403 for its firewall or a sanctioned region; a wrong key is a 400. The
+/// events fail, but not as an auth failure (which would send the user to check the key).
+#[test]
+fn a_403_fails_the_batch_as_a_client_error_not_auth() {
+    let r = resp(403, json!({"code": 403, "error": "Forbidden"}));
+    let v = Amplitude.interpret(&settings(), &r, &batch(2), SystemTime::now());
+    assert_eq!(v.len(), 2);
+    for x in v.iter() {
+        match x {
+            Verdict::Failed {
+                kind: ErrorKind::Client,
+                reason,
+            } => assert!(reason.contains("not an API key problem"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Deliver `events` (one JSON line each) to `settings`' endpoint.
+async fn deliver_all(settings: Value, events: &[Value]) -> destination_kit::DeliveryReport {
+    use destination_kit::runtime::{DeliveryConfig, Runtime};
+    let mut input = Vec::new();
+    for e in events {
+        input.extend_from_slice(e.to_string().as_bytes());
+        input.push(b'\n');
+    }
+    let dest = super::configure(settings, None).expect("valid settings");
+    Runtime::new(dest, DeliveryConfig::default().concurrency(1))
+        .deliver_bytes(&input)
+        .await
+        .report
+}
+
+/// HTTP V2 takes "fewer than 2,000" events a request: 2,000 events go in two requests, all
+/// delivered (the mock answers 413 at 2,000).
+#[tokio::test]
+async fn two_thousand_events_go_in_two_requests() {
+    let m = mock::AmplitudeMock::start().await;
+    let events: Vec<Value> = (0..2_000)
+        .map(|i| track("Thing", &format!("m{i}"), json!({})))
+        .collect();
+    let report = deliver_all(m.partner.settings.clone(), &events).await;
+    assert_eq!(report.delivered, 2_000, "{report:?}");
+    let sizes: Vec<usize> = m
+        .partner
+        .received()
+        .await
+        .iter()
+        .filter(|q| q.url.path() == "/2/httpapi")
+        .map(|q| {
+            serde_json::from_slice::<Value>(&q.body).unwrap()["events"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(sizes, vec![1_999, 1]);
+}
+
+/// Group Identify takes at most 1,024 identifications a request (its own limit, below the
+/// events'): 1,100 group calls go in two requests, all delivered.
+#[tokio::test]
+async fn group_identify_requests_carry_at_most_1024_identifications() {
+    let m = mock::AmplitudeMock::start().await;
+    let events: Vec<Value> = (0..1_100)
+        .map(|i| {
+            let mut v = base("group", &format!("g{i}"));
+            v["groupId"] = json!(format!("team-{i}"));
+            v["traits"] = json!({"name": format!("Team {i}")});
+            v
+        })
+        .collect();
+    let report = deliver_all(m.partner.settings.clone(), &events).await;
+    assert_eq!(report.delivered, 1_100, "{report:?}");
+    let sizes: Vec<usize> = m
+        .partner
+        .received()
+        .await
+        .iter()
+        .filter(|q| q.url.path() == "/groupidentify")
+        .map(|q| {
+            let (_, v) = url::form_urlencoded::parse(&q.body)
+                .find(|(k, _)| k == "identification")
+                .expect("identification");
+            serde_json::from_str::<Value>(&v)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .collect();
+    assert_eq!(sizes, vec![1_024, 76]);
+    assert_eq!(m.group_identifications().len(), 1_100);
 }
 
 #[test]
@@ -401,16 +500,15 @@ async fn mock_validates_like_amplitude() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["events_ingested"], 2);
     assert_eq!((m.ingested().len(), m.duplicates()), (1, 1));
-    let many: Vec<Value> = (0..2001)
-        .map(|i| json!({"event_type": "a", "user_id": "user-0001", "insert_id": format!("x{i}")}))
-        .collect();
-    assert_eq!(
-        post(json!({"api_key": mock::API_KEY, "events": many}))
-            .await
-            .unwrap()
-            .status(),
-        413
-    );
+    // "fewer than 2,000 events": 1,999 go, 2,000 are too many
+    let many = |n: usize| -> Vec<Value> {
+        (0..n)
+            .map(|i| json!({"event_type": "a", "user_id": "user-0001", "time": 1, "insert_id": format!("x{i}")}))
+            .collect()
+    };
+    let status = |n| post(json!({"api_key": mock::API_KEY, "events": many(n)}));
+    assert_eq!(status(2_000).await.unwrap().status(), 413);
+    assert_eq!(status(1_999).await.unwrap().status(), 200);
 }
 
 #[tokio::test]

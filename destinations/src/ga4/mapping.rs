@@ -87,6 +87,21 @@ pub const RESERVED_USER_PROPERTIES: &[&str] = &[
     "first_open_after_install",
 ];
 
+/// Property names never sent as params (custom events, Signed Up …): the same personal data as
+/// [`PII_TRAITS`], except `name`, which in a property is a product's, a video's or a
+/// promotion's name.
+pub const PII_PARAMS: &[&str] = &[
+    "email",
+    "phone",
+    "firstName",
+    "lastName",
+    "first_name",
+    "last_name",
+    "address",
+    "username",
+    "birthday",
+];
+
 /// Traits never sent as user properties: Google's policy forbids personally identifiable
 /// information in Analytics.
 pub const PII_TRAITS: &[&str] = &[
@@ -261,13 +276,18 @@ impl<'a> Params<'a> {
             }),
         );
     }
-    /// Every scalar property whose name is a valid param name, in key order.
-    fn rest(&mut self, props: AnyObj<'a>) {
+    /// Every scalar property whose name is a valid param name, in key order, except personal
+    /// data ([`PII_PARAMS`]) and the names in `skip` (taken under another name).
+    fn rest(&mut self, props: AnyObj<'a>, skip: &[&str]) {
         for (k, v) in props.sorted() {
             if self.0.len() >= MAX_PARAMS {
                 break;
             }
-            if !valid_name(k, MAX_NAME_LEN) || reserved_prefix(k) {
+            if !valid_name(k, MAX_NAME_LEN)
+                || reserved_prefix(k)
+                || PII_PARAMS.contains(&k)
+                || skip.contains(&k)
+            {
                 continue;
             }
             if let Some(p) = scalar(v, MAX_PARAM_VALUE_LEN) {
@@ -592,7 +612,7 @@ pub fn ga4_event<'a>(s: &'a Ga4Settings, ev: &Event<'a>) -> Result<Ga4Event<'a>,
         }
         CallType::Screen => {
             p.text("screen_name", msg.field("name"));
-            p.rest(props);
+            p.rest(props, &[]);
             Cow::Borrowed("screen")
         }
         CallType::Group => {
@@ -787,7 +807,13 @@ fn track_event<'a>(
         "Product Shared" => {
             p.text("method", props.get("share_via"));
             p.put("content_type", Param::Str(Cow::Borrowed("product")));
-            p.text("item_id", props.get("product_id"));
+            // product_id, else sku: the same id an item of this product gets
+            let id = text(props.get("product_id"))
+                .filter(|t| !t.is_empty())
+                .or_else(|| text(props.get("sku")));
+            if let Some(id) = id {
+                p.put_text("item_id", id);
+            }
             "share"
         }
         "Cart Shared" => {
@@ -817,17 +843,31 @@ fn track_event<'a>(
             p.text("video_title", props.get("title"));
             p.text("video_provider", props.get("video_player"));
             p.text("video_url", props.get("url"));
-            p.rest(props);
+            // the spec's session_id is the playback's; GA4's `session_id` param is the
+            // Analytics session, so the playback's goes as video_session_id
+            p.text("video_session_id", props.get("session_id"));
+            p.rest(props, &["session_id"]);
             match name {
                 "Video Playback Started" => "video_start",
                 "Video Content Playing" => "video_progress",
                 _ => "video_complete",
             }
         }
+        // the B2B SaaS spec's sign-up and sign-in: GA4's recommended events (`method` when
+        // the event says how; personal fields such as email are never params)
+        "Signed Up" | "Signed In" => {
+            p.text("method", props.get("method"));
+            p.rest(props, &[]);
+            if name == "Signed Up" {
+                "sign_up"
+            } else {
+                "login"
+            }
+        }
         _ => {
             let n = custom_event_name(name)?;
             products_as_items(props, p)?;
-            p.rest(props);
+            p.rest(props, &[]);
             return Ok(n);
         }
     };

@@ -21,10 +21,15 @@
 //!   reproducible replays pin it). An event mapped at 71 h 59 min and retried later is sent as
 //!   mapped; GA4 then clamps it.
 //! - **User properties**: scalar `context.traits` (names ≤ 24 characters, values cut to 36,
-//!   at most 25, no PII such as email, phone or names); later events of a request win.
+//!   at most 25, no PII such as email, phone or names); later events of a request win, and a
+//!   request carries at most 25 (the last event's, then earlier events' other names while there
+//!   is room).
 //! - **Params**: scalar only (booleans become `"true"`/`"false"`), `items` the one array, at most
 //!   25, string values cut to 100 characters, names `[A-Za-z][A-Za-z0-9_]*` ≤ 40 (others
-//!   dropped), reserved prefixes `google_`, `ga_`, `firebase_` dropped.
+//!   dropped), reserved prefixes `google_`, `ga_`, `firebase_` dropped, and no personal data
+//!   (`email`, `phone`, first and last names, `address`, `username`, `birthday`: Google's
+//!   policy, as for user properties; a property called `name` is a product's or a video's and
+//!   goes).
 //! - **Items** from `products` (or the root properties for single-product events):
 //!   product_id (else sku) → item_id, name → item_name, brand → item_brand,
 //!   category → item_category, variant → item_variant, price, quantity, coupon, affiliation,
@@ -35,8 +40,10 @@
 //! - **Value and currency**: GA4 requires `currency` with `value`; when the event has a value but
 //!   no currency, `default_currency` (default `USD`) is sent.
 //! - **Custom events**: the Segment name with spaces → `_`, other invalid characters dropped,
-//!   leading non-letters dropped; longer than 40 characters, empty or reserved
-//!   (`session_start`, `screen_view`, `ad_*`…) → rejected with the reason. Params: `items` from
+//!   leading non-letters dropped; longer than 40 characters, empty or reserved (Google's
+//!   list: `session_start`, `screen_view`, `ad_click`, `ad_impression`…, and the prefixes
+//!   `google_`, `ga_`, `firebase_`; not every `ad_` name, as Rudder has it) → rejected with the
+//!   reason. Params: `items` from
 //!   `products` when there are any, then every scalar property with a valid name, in key order.
 //! - **Quirk — always 204**: production answers 204 to everything, even garbage, so a 2xx only
 //!   means "received". Set `validate: true` (alias `debug`) to send to `/debug/mp/collect`
@@ -72,17 +79,18 @@
 //! | Product Added to Wishlist | `add_to_wishlist` | native |
 //! | Product Removed from Wishlist | `Product_Removed_from_Wishlist` | custom |
 //! | Wishlist Product Added to Cart | `Wishlist_Product_Added_to_Cart` | custom (an `add_to_cart` would double count the Product Added clients also send) |
-//! | Product Shared | `share` (method ← share_via, content_type `product`, item_id ← product_id) | native |
+//! | Product Shared | `share` (method ← share_via, content_type `product`, item_id ← product_id, else sku) | native |
 //! | Cart Shared | `share` (content_type `cart`, item_id ← cart_id, items) | native |
 //! | Product Reviewed | `Product_Reviewed` | custom |
 //! | **Video** | | |
-//! | Video Playback Started | `video_start` (video_current_time ← position, video_duration ← total_length, video_percent, video_provider ← video_player) | native |
+//! | Video Playback Started | `video_start` (video_current_time ← position, video_duration ← total_length, video_percent, video_provider ← video_player, video_session_id ← session_id: GA4's own `session_id` param is the Analytics session) | native |
 //! | Video Content Playing | `video_progress` (same, plus video_title) | native |
 //! | Video Playback Completed | `video_complete` | native |
 //! | the other 14 Video events | `Video_Playback_Paused` … (spaces → `_`) | custom (GA4 has only the three enhanced-measurement video events) |
 //! | **Live Chat** (4) | `Live_Chat_Conversation_Started` … | custom (no GA4 equivalent) |
 //! | **Email** (6) | `Email_Bounced` … `Unsubscribed` | custom (no GA4 equivalent) |
 //! | **Calls** | | |
+//! | Signed Up / Signed In (B2B SaaS spec) | `sign_up` / `login` (method, the other properties as params, no personal data) | native |
 //! | track (not specced) | custom event | custom |
 //! | page | `page_view` (page_location ← url, page_referrer ← referrer, page_title ← title, from properties else context.page; page_name, page_category) | native |
 //! | screen | `screen` (screen_name ← name, plus properties) | custom (`screen_view` is reserved for the Measurement Protocol) |

@@ -1,6 +1,7 @@
 //! Batch assembly (one request per client and user, `api_secret` in the query) and the reading of
 //! GA4's answers: production says 204 to everything; the validation server lists problems.
 
+use super::mapping::MAX_USER_PROPERTIES;
 use super::settings::Ga4Settings;
 use super::wire::{self, Read};
 use destination_kit::destination::redact_query;
@@ -58,8 +59,10 @@ fn push_str_json(body: &mut Vec<u8>, s: &str) {
     let _ = serde_json::to_writer(&mut *body, s);
 }
 
-/// The merged `user_properties` of a batch (later events win), as JSON; `None` when no event
-/// carries any.
+/// The merged `user_properties` of a batch, as JSON; `None` when no event carries any. Later
+/// events win, and a request carries at most [`MAX_USER_PROPERTIES`] (GA4's limit): the last
+/// event's properties first (each event has at most that many), then earlier events' other
+/// names while there is room.
 fn user_properties<'a>(reads: &[Read<'a>]) -> Option<Cow<'a, str>> {
     let mut with = reads.iter().filter_map(|r| r.user_properties);
     let first = with.next()?;
@@ -67,10 +70,15 @@ fn user_properties<'a>(reads: &[Read<'a>]) -> Option<Cow<'a, str>> {
         return Some(Cow::Borrowed(first));
     }
     let mut merged: BTreeMap<Cow<'a, str>, &'a RawValue> = BTreeMap::new();
-    for p in reads.iter().filter_map(|r| r.user_properties) {
+    for p in reads.iter().rev().filter_map(|r| r.user_properties) {
         // written by the mapping as a JSON object of {name: {value}}
         if let Ok(m) = serde_json::from_str::<BTreeMap<Cow<'a, str>, &'a RawValue>>(p) {
-            merged.extend(m);
+            for (k, v) in m {
+                // a name already there came from a later event, which wins
+                if merged.len() < MAX_USER_PROPERTIES && !merged.contains_key(&k) {
+                    merged.insert(k, v);
+                }
+            }
         }
     }
     serde_json::to_string(&merged).ok().map(Cow::Owned)

@@ -356,6 +356,128 @@ fn one_request_per_user_with_merged_user_properties() {
     assert_eq!(r["body"]["events"].as_array().unwrap().len(), 2);
 }
 
+/// GA4 takes at most 25 user properties a request: merging the traits of one user's events
+/// keeps the last event's (each event has at most 25), then earlier events' while there is room.
+#[test]
+fn merged_user_properties_stay_within_25_the_last_events_first() {
+    let s = settings();
+    let traits = |prefix: &str, n: usize| {
+        let mut m = serde_json::Map::new();
+        for i in 0..n {
+            m.insert(format!("{prefix}{i:02}"), json!(i));
+        }
+        Value::Object(m)
+    };
+    let mut a = track("Product Viewed", "m1", json!({"product_id": "p1"}));
+    a["context"]["traits"] = traits("a", 25);
+    let mut b = track("Product Viewed", "m2", json!({"product_id": "p2"}));
+    b["context"]["traits"] = traits("b", 20);
+    b["context"]["traits"]["a00"] = json!("later");
+    let (pa, pb) = (payloads(map_with(&s, a)), payloads(map_with(&s, b)));
+    assert_eq!(pa[0].route, pb[0].route, "same request");
+    let r = show(&Ga4.request(&s, &pa[0].route, &[pa[0].clone(), pb[0].clone()]));
+    let props = r["body"]["user_properties"].as_object().unwrap();
+    assert_eq!(props.len(), 25);
+    // all 21 of the last event's, the later value winning, then 4 of the first event's
+    assert_eq!(props["a00"], json!({"value": "later"}));
+    assert!((0..20).all(|i| props.contains_key(&format!("b{i:02}"))));
+    assert_eq!(props.keys().filter(|k| k.starts_with('a')).count(), 5);
+}
+
+/// Google's reserved names are its list (`ad_click`, `ad_impression`, …), not every name that
+/// starts with `ad_`: a customer's `ad_banner_closed` is a valid custom event.
+#[test]
+fn reserved_names_are_googles_list_not_an_ad_prefix() {
+    for name in [
+        "ad_click",
+        "ad_impression",
+        "adunit_exposure",
+        "first_visit",
+    ] {
+        let err = custom_event_name(name).unwrap_err();
+        assert!(err.contains("reserved"), "{name}: {err}");
+    }
+    assert_eq!(
+        custom_event_name("ad banner closed").unwrap(),
+        "ad_banner_closed"
+    );
+}
+
+/// Personal data never goes as a param (Google's policy, as for user properties); a property
+/// called `name` (a product's, a promotion's) does.
+#[test]
+fn personal_data_is_never_a_param() {
+    let v = track(
+        "Newsletter Joined",
+        "m-pii",
+        json!({"email": "a@example.com", "phone": "+44 20 7946 0000", "first_name": "Ann",
+               "lastName": "Lee", "username": "ann", "name": "Weekly", "list": "news"}),
+    );
+    let r = request_for(&settings(), v);
+    let params = r["body"]["events"][0]["params"].as_object().unwrap();
+    let mut names: Vec<&str> = params.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["list", "name"]);
+}
+
+/// The B2B SaaS spec's Signed Up / Signed In are GA4's `sign_up` / `login` (partners.md), with
+/// `method` when given and no personal fields.
+#[test]
+fn signed_up_and_signed_in_are_sign_up_and_login() {
+    let r = request_for(
+        &settings(),
+        track(
+            "Signed Up",
+            "m-su",
+            json!({"type": "organic", "method": "Google", "email": "a@example.com",
+                   "first_name": "Ann", "title": "CTO"}),
+        ),
+    );
+    assert_eq!(r["body"]["events"][0]["name"], "sign_up",);
+    assert_eq!(
+        r["body"]["events"][0]["params"],
+        json!({"method": "Google", "title": "CTO", "type": "organic"})
+    );
+    let r = request_for(
+        &settings(),
+        track("Signed In", "m-si", json!({"username": "ann"})),
+    );
+    assert_eq!(r["body"]["events"][0]["name"], "login");
+    assert_eq!(r["body"]["events"][0]["params"], json!({}));
+}
+
+/// Product Shared's item_id is the product's id as an item gets it: product_id, else sku.
+#[test]
+fn product_shared_item_id_falls_back_to_sku() {
+    let share = |props: Value| {
+        let r = request_for(&settings(), track("Product Shared", "m-ps", props));
+        r["body"]["events"][0]["params"]["item_id"].clone()
+    };
+    assert_eq!(
+        share(json!({"sku": "sku-1", "share_via": "email"})),
+        "sku-1"
+    );
+    assert_eq!(share(json!({"product_id": "", "sku": "sku-1"})), "sku-1");
+    assert_eq!(share(json!({"product_id": "p-1", "sku": "sku-1"})), "p-1");
+}
+
+/// A video's `session_id` is the playback's, not GA4's Analytics session (the `session_id`
+/// param): it goes as `video_session_id`.
+#[test]
+fn a_video_session_id_is_not_sent_as_gas_session_id() {
+    let r = request_for(
+        &settings(),
+        track(
+            "Video Playback Started",
+            "m-v",
+            json!({"session_id": "play-1", "position": 0, "total_length": 60}),
+        ),
+    );
+    let params = &r["body"]["events"][0]["params"];
+    assert_eq!(params["video_session_id"], "play-1");
+    assert!(params.get("session_id").is_none(), "{params}");
+}
+
 #[test]
 fn every_payload_is_one_event_of_the_request_in_order_even_one_built_by_hand() {
     let s = settings();
