@@ -312,10 +312,22 @@ fn map_view(s: &BrazeSettings, ev: &Event<'_>, who: Who<'_>) -> Mapped {
     } else {
         "Screen"
     };
-    let name = match ev.name().filter(|n| !n.is_empty()) {
-        Some(n) => format!("Viewed {n} {kind}"),
-        None => format!("Viewed {kind}"),
-    };
+    // `Viewed {category} {name} Page` / `Viewed {name} Screen` (partners.md, as Rudder names
+    // them), leaving out what the call does not have
+    let category = (kind == "Page")
+        .then(|| ev.get("category").and_then(Value::as_str))
+        .flatten()
+        .filter(|c| !c.is_empty());
+    let name = [category, ev.name().filter(|n| !n.is_empty())]
+        .into_iter()
+        .flatten()
+        .fold(String::from("Viewed"), |mut out, part| {
+            out.push(' ');
+            out.push_str(part);
+            out
+        })
+        + " "
+        + kind;
     let extra: Vec<(&'static str, &Value)> = ["name", "category"]
         .into_iter()
         .filter_map(|k| ev.get(k).map(|v| (k, v)))
@@ -373,11 +385,12 @@ fn map_identify(ev: &Event<'_>, who: Who<'_>) -> Mapped {
             a.insert(braze.into(), json!(v));
         }
     }
-    if let Some(b) = str_trait("birthday")
-        && b.len() >= 10
-        && chrono::NaiveDate::parse_from_str(&b[..10], "%Y-%m-%d").is_ok()
+    // the date part of an ISO date or date-time (`get`: a birthday written in other scripts
+    // may have no character boundary at byte 10)
+    if let Some(d) = str_trait("birthday").and_then(|b| b.get(..10))
+        && chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()
     {
-        a.insert("dob".into(), json!(&b[..10]));
+        a.insert("dob".into(), json!(d));
     }
     if let Some(g) = str_trait("gender").and_then(gender) {
         a.insert("gender".into(), json!(g));
@@ -388,6 +401,15 @@ fn map_identify(ev: &Event<'_>, who: Who<'_>) -> Mapped {
         }
         if let Some(c) = addr.get("city").and_then(Value::as_str) {
             a.insert("home_city".into(), json!(c));
+        }
+        // the rest of the address (street, postal code, state) as a nested custom attribute
+        let rest: Map<String, Value> = addr
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "country" | "city"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !rest.is_empty() {
+            a.insert("address".into(), Value::Object(rest));
         }
     }
     for (k, v) in traits {
@@ -467,7 +489,7 @@ fn str_of<'a>(p: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
 #[derive(Clone, Copy)]
 struct Meta<'a> {
     map: Option<&'a Map<String, Value>>,
-    used: &'static [&'static str],
+    used: &'a [&'static str],
     skip: &'static [&'static str],
 }
 
@@ -527,17 +549,19 @@ struct BrazeProduct<'a> {
 /// `product_id` (else `sku`), `product_name` ← `name`, `variant_id` ← `variant`, else `sku`, else
 /// the product id; `quantity` defaults to 1 and must be a whole number ≥ 1; `price` must be a
 /// number ≥ 0. `skip` leaves event-level keys out of the product's metadata (when the product is
-/// read from the event's top level).
+/// read from the event's top level). Without `with_quantity` (a product viewed, which has no
+/// quantity in Braze's schema) the quantity is not read, nor checked.
 fn product<'a>(
     p: &'a Map<String, Value>,
     skip: &'static [&'static str],
+    with_quantity: bool,
 ) -> Option<BrazeProduct<'a>> {
     let id = id_cow(p.get("product_id")).or_else(|| id_cow(p.get("sku")))?;
     let name = str_of(p, "name").filter(|n| !n.is_empty())?;
     let variant = id_cow(p.get("variant"))
         .or_else(|| id_cow(p.get("sku")))
         .unwrap_or_else(|| id.clone());
-    let quantity = match num(p.get("quantity")) {
+    let quantity = match num(p.get("quantity")).filter(|_| with_quantity) {
         None => 1,
         Some(q) if q >= 1.0 && q.fract() == 0.0 => q as i64,
         Some(_) => return None,
@@ -564,7 +588,7 @@ fn products(props: &Map<String, Value>) -> Option<Vec<BrazeProduct<'_>>> {
         None | Some(Value::Null) => Some(Vec::new()),
         Some(Value::Array(a)) => a
             .iter()
-            .map(|p| p.as_object().and_then(|p| product(p, &[])))
+            .map(|p| p.as_object().and_then(|p| product(p, &[], true)))
             .collect(),
         Some(_) => None,
     }
@@ -628,31 +652,33 @@ const VIEWED_USED: &[&str] = &[
     "currency",
     "source",
 ];
-const CHECKOUT_USED: &[&str] = &[
-    "checkout_id",
-    "order_id",
-    "total",
-    "value",
-    "revenue",
-    "currency",
-    "products",
-    "source",
-    "cart_id",
-];
-const ORDER_USED: &[&str] = &[
-    "order_id",
-    "total",
-    "revenue",
-    "currency",
-    "products",
-    "source",
-    "discount",
-    "cart_id",
-    "cancel_reason",
-    "reason",
-];
+/// The keys of Checkout Started and the order events that always become Braze fields; the
+/// others they may use (`order_id` beside `checkout_id`, `total`/`value`/`revenue`, `cart_id`,
+/// `discount`, `cancel_reason`/`reason`) leave `metadata` only when their value was taken, so no
+/// property is lost.
+const CHECKOUT_USED: &[&str] = &["checkout_id", "currency", "products", "source", "cart_id"];
+const ORDER_USED: &[&str] = &["order_id", "currency", "products", "source"];
 /// Event-level keys of Product Added/Removed that are not the product's.
 const CART_EVENT_KEYS: &[&str] = &["cart_id", "currency", "source"];
+
+/// `metadata` of an eCommerce event: the properties not in `used`, or `None` when none is left.
+fn meta<'a>(p: &'a Map<String, Value>, used: &'a [&'static str]) -> Option<Meta<'a>> {
+    let m = Meta {
+        map: Some(p),
+        used,
+        skip: &[],
+    };
+    (!m.is_empty()).then_some(m)
+}
+
+/// The first of `keys` that `read` takes a value from, with that key.
+fn first_of<'a, T>(
+    p: &'a Map<String, Value>,
+    keys: &[&'static str],
+    read: impl Fn(Option<&'a Value>) -> Option<T>,
+) -> Option<(T, &'static str)> {
+    keys.iter().find_map(|k| read(p.get(*k)).map(|v| (v, *k)))
+}
 
 /// A recommended eCommerce event for the seven spec events Braze has one for; `None` (→ plain
 /// custom event) for the others, and when a required field cannot be derived or money is < 0.
@@ -665,17 +691,11 @@ fn ecommerce_event(
     let p = ev.props();
     let currency = Some(str_of(p, "currency").unwrap_or(&s.default_currency));
     let source = Some(str_of(p, "source").unwrap_or(&s.ecommerce_source));
-    let meta = |used: &'static [&'static str]| {
-        let m = Meta {
-            map: Some(p),
-            used,
-            skip: &[],
-        };
-        (!m.is_empty()).then_some(m)
-    };
+    // the keys whose values went into Braze fields (the rest goes to `metadata`)
+    let mut taken: Vec<&'static str> = Vec::new();
     let (name, props) = match spec {
         "Product Viewed" => {
-            let prod = product(p, &[])?;
+            let prod = product(p, &[], false)?;
             (
                 "ecommerce.product_viewed",
                 EcomProps {
@@ -687,7 +707,7 @@ fn ecommerce_event(
                     product_url: prod.product_url,
                     currency,
                     source,
-                    metadata: meta(VIEWED_USED),
+                    metadata: meta(p, VIEWED_USED),
                     ..EcomProps::default()
                 },
             )
@@ -695,7 +715,7 @@ fn ecommerce_event(
         "Product Added" | "Product Removed" => {
             let cart = id_cow(p.get("cart_id"))?;
             // the product is the event's top level; its custom keys go in the product's metadata
-            let prod = product(p, CART_EVENT_KEYS)?;
+            let prod = product(p, CART_EVENT_KEYS, true)?;
             (
                 "ecommerce.cart_updated",
                 EcomProps {
@@ -713,10 +733,10 @@ fn ecommerce_event(
             )
         }
         "Checkout Started" => {
-            let id = id_cow(p.get("checkout_id")).or_else(|| id_cow(p.get("order_id")))?;
-            let total = money(p.get("total"))
-                .or_else(|| money(p.get("value")))
-                .or_else(|| money(p.get("revenue")))?;
+            let (id, id_key) = first_of(p, &["checkout_id", "order_id"], id_cow)?;
+            let (total, total_key) = first_of(p, &["total", "value", "revenue"], money)?;
+            taken.extend_from_slice(CHECKOUT_USED);
+            taken.extend([id_key, total_key]);
             (
                 "ecommerce.checkout_started",
                 EcomProps {
@@ -726,14 +746,14 @@ fn ecommerce_event(
                     products: Some(products(p)?),
                     source,
                     cart_id: id_cow(p.get("cart_id")),
-                    metadata: meta(CHECKOUT_USED),
+                    metadata: meta(p, &taken),
                     ..EcomProps::default()
                 },
             )
         }
         "Order Completed" | "Order Refunded" | "Order Cancelled" => {
             let id = id_cow(p.get("order_id"))?;
-            let total = money(p.get("total")).or_else(|| money(p.get("revenue")))?;
+            let (total, total_key) = first_of(p, &["total", "revenue"], money)?;
             let discount = match p.get("discount") {
                 None | Some(Value::Null) => None,
                 d => Some(money(d)?),
@@ -742,7 +762,31 @@ fn ecommerce_event(
                 (Some(amount), Some(code)) => Some([Discount { code, amount }]),
                 _ => None,
             };
-            let mut props = EcomProps {
+            taken.extend_from_slice(ORDER_USED);
+            taken.push(total_key);
+            if discount.is_some() {
+                taken.push("discount");
+            }
+            let (mut cart_id, mut cancel_reason) = (None, None);
+            let name = match spec {
+                "Order Completed" => {
+                    cart_id = id_cow(p.get("cart_id"));
+                    if cart_id.is_some() {
+                        taken.push("cart_id");
+                    }
+                    "ecommerce.order_placed"
+                }
+                "Order Refunded" => "ecommerce.order_refunded",
+                _ => {
+                    let reason = first_of(p, &["cancel_reason", "reason"], |v| {
+                        v.and_then(Value::as_str)
+                    });
+                    taken.extend(reason.map(|(_, k)| k));
+                    cancel_reason = Some(reason.map_or("unspecified", |(r, _)| r));
+                    "ecommerce.order_cancelled"
+                }
+            };
+            let props = EcomProps {
                 order_id: Some(id),
                 total_value: Some(total),
                 currency,
@@ -750,23 +794,10 @@ fn ecommerce_event(
                 source,
                 total_discounts: discount,
                 discounts,
-                metadata: meta(ORDER_USED),
+                cart_id,
+                cancel_reason,
+                metadata: meta(p, &taken),
                 ..EcomProps::default()
-            };
-            let name = match spec {
-                "Order Completed" => {
-                    props.cart_id = id_cow(p.get("cart_id"));
-                    "ecommerce.order_placed"
-                }
-                "Order Refunded" => "ecommerce.order_refunded",
-                _ => {
-                    props.cancel_reason = Some(
-                        str_of(p, "cancel_reason")
-                            .or_else(|| str_of(p, "reason"))
-                            .unwrap_or("unspecified"),
-                    );
-                    "ecommerce.order_cancelled"
-                }
             };
             (name, props)
         }

@@ -44,12 +44,13 @@
 //!
 //! | Segment | Braze | kind |
 //! |---|---|---|
-//! | Product Viewed | `ecommerce.product_viewed` (product_id, product_name ← name, variant_id ← variant / sku / product_id, price, currency, source, image_url, product_url; the rest in `metadata`) | native |
+//! | Product Viewed | `ecommerce.product_viewed` (product_id, product_name ← name, variant_id ← variant / sku / product_id, price, currency, source, image_url, product_url; the rest in `metadata`; a quantity is not read: Braze's product_viewed has none) | native |
 //! | Product Added / Product Removed | `ecommerce.cart_updated` with `action` `add` / `remove`, one product from the top-level properties, cart_id | native |
 //! | Checkout Started | `ecommerce.checkout_started` (checkout_id ← checkout_id / order_id, total_value ← total / value / revenue, products) | native |
 //! | Order Completed | `ecommerce.order_placed` (order_id, total_value ← total / revenue, products, cart_id, total_discounts ← discount, discounts ← coupon) | native |
 //! | Order Refunded | `ecommerce.order_refunded` (total_value = the refunded amount; products may be empty for a full refund) | native |
 //! | Order Cancelled | `ecommerce.order_cancelled` (cancel_reason ← cancel_reason / reason, else `"unspecified"`) | native |
+//! | (all of these) | every property whose value did not go into one of Braze's fields goes in `metadata` (a `revenue` beside the `total` taken, a Refunded order's `cart_id`, …) | |
 //! | Products Searched, Product List Viewed, Product List Filtered, Promotion Viewed, Promotion Clicked, Product Clicked, Cart Viewed, Checkout Step Viewed, Checkout Step Completed, Payment Info Entered, Order Updated, Coupon Entered, Coupon Applied, Coupon Denied, Coupon Removed, Product Added to Wishlist, Product Removed from Wishlist, Wishlist Product Added to Cart, Product Shared, Cart Shared, Product Reviewed (21) | custom event under the spec name | custom |
 //! | Video Playback Started, Paused, Interrupted, Buffer Started, Buffer Completed, Seek Started, Seek Completed, Resumed, Completed, Exited; Video Content Started, Playing, Completed; Video Ad Started, Playing, Completed; Video Quality Updated (17) | custom event under the spec name | custom |
 //! | Live Chat Conversation Started, Conversation Ended, Message Sent, Message Received (4) | custom event under the spec name | custom |
@@ -57,8 +58,8 @@
 //! | Email Marked as Spam | attribute `marked_email_as_spam_at` = event time, plus the custom event | native |
 //! | Email Bounced, Email Delivered, Email Opened, Email Link Clicked (4) | custom event under the spec name (`/email/blocklist` for bounces is destructive: it also unsubscribes, so it is not used) | custom |
 //! | other track | custom event under its name | custom |
-//! | page / screen | custom event `Viewed {name} Page` / `Viewed {name} Screen` (`Viewed Page` / `Viewed Screen` without a name), with `name` and `category` | native |
-//! | identify | attributes: email, first_name, last_name, phone, dob ← birthday (YYYY-MM-DD), gender (M/F/O/N/P), country and home_city ← address, every other trait as a custom attribute. No traits → `filtered` | native |
+//! | page / screen | custom event `Viewed {category} {name} Page` / `Viewed {name} Screen` (partners.md; the parts the call lacks left out: `Viewed Page`), with `name` and `category` | native |
+//! | identify | attributes: email, first_name, last_name, phone, dob ← birthday (YYYY-MM-DD), gender (M/F/O/N/P), country and home_city ← address (its other fields as a nested `address` custom attribute), every other trait as a custom attribute; a birthday not in YYYY-MM-DD form is left out. No traits → `filtered` | native |
 //! | group | attribute `segment_groups: {add: [groupId]}` (array attribute, so several groups accumulate) | native |
 //! | alias | `/users/merge`: `identifier_to_merge` = user alias of previousId (label `anonymous_id`), `identifier_to_keep` = external_id userId | native |
 //!

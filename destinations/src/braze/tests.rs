@@ -592,3 +592,109 @@ async fn mock_checks_objects_like_braze() {
     assert!(reason(6).contains("purchases") && reason(6).contains("currency"));
     assert_eq!(mock.processed(), [0, 1, 1]);
 }
+
+/// A birthday in another script (byte 10 inside a character) is left out; the identify still
+/// carries every other trait (it used to panic and reject the whole event).
+#[test]
+fn a_birthday_not_in_iso_form_is_left_out_and_the_rest_goes() {
+    let mut ident = base("identify", "m-bday");
+    ident["traits"] = json!({"email": "ada@example.com", "birthday": "1990年5月1日"});
+    let a = &body_of(ident)["attributes"][0];
+    assert_eq!(a["email"], "ada@example.com");
+    assert!(a.get("dob").is_none(), "{a}");
+    let mut ident = base("identify", "m-bday2");
+    ident["traits"] = json!({"birthday": "1990-05-01T00:00:00Z"});
+    assert_eq!(body_of(ident)["attributes"][0]["dob"], "1990-05-01");
+}
+
+/// Every property whose value did not go into a Braze field is in `metadata`: a `revenue`
+/// beside the `total` taken, an `order_id` beside the `checkout_id` taken, a refund's `cart_id`,
+/// a completed order's `reason`.
+#[test]
+fn properties_not_taken_into_braze_fields_stay_in_metadata() {
+    let props_of = |event: &str, props: Value| {
+        body_of(track(event, "m-meta", props))["events"][0]["properties"].clone()
+    };
+    let p = props_of(
+        "Order Completed",
+        json!({"order_id": "o1", "total": 27.5, "revenue": 25.0, "reason": "gift", "products": []}),
+    );
+    assert_eq!(p["total_value"], json!(27.5));
+    assert_eq!(p["metadata"], json!({"revenue": 25.0, "reason": "gift"}));
+    let p = props_of(
+        "Checkout Started",
+        json!({"checkout_id": "c1", "order_id": "o1", "value": 30, "revenue": 25.0, "products": []}),
+    );
+    assert_eq!(
+        (&p["checkout_id"], &p["total_value"]),
+        (&json!("c1"), &json!(30.0))
+    );
+    assert_eq!(p["metadata"], json!({"order_id": "o1", "revenue": 25.0}));
+    let p = props_of(
+        "Order Refunded",
+        json!({"order_id": "o1", "total": 5, "cart_id": "cart-9", "products": []}),
+    );
+    assert_eq!(p["metadata"], json!({"cart_id": "cart-9"}));
+    // what was taken is not repeated
+    let p = props_of(
+        "Order Cancelled",
+        json!({"order_id": "o1", "total": 5, "reason": "late", "products": []}),
+    );
+    assert_eq!(p["cancel_reason"], "late");
+    assert!(p.get("metadata").is_none(), "{p}");
+}
+
+/// An address's fields beyond city and country go as a nested custom attribute.
+#[test]
+fn the_rest_of_an_address_is_a_nested_custom_attribute() {
+    let mut ident = base("identify", "m-addr");
+    ident["traits"] = json!({"address": {"city": "London", "country": "GB",
+        "street": "12 St James's Sq", "postalCode": "SW1Y 4LB"}});
+    let a = &body_of(ident)["attributes"][0];
+    assert_eq!(
+        (&a["home_city"], &a["country"]),
+        (&json!("London"), &json!("GB"))
+    );
+    assert_eq!(
+        a["address"],
+        json!({"street": "12 St James's Sq", "postalCode": "SW1Y 4LB"})
+    );
+}
+
+/// A page is `Viewed {category} {name} Page` (partners.md), leaving out what it lacks.
+#[test]
+fn page_names_carry_the_category() {
+    let name_of = |name: Option<&str>, category: Option<&str>| {
+        let mut page = base("page", "m-page");
+        if let Some(n) = name {
+            page["name"] = json!(n);
+        }
+        if let Some(c) = category {
+            page["category"] = json!(c);
+        }
+        body_of(page)["events"][0]["name"].clone()
+    };
+    assert_eq!(
+        name_of(Some("Pricing"), Some("Docs")),
+        "Viewed Docs Pricing Page"
+    );
+    assert_eq!(name_of(Some("Pricing"), None), "Viewed Pricing Page");
+    assert_eq!(name_of(None, Some("Docs")), "Viewed Docs Page");
+    assert_eq!(name_of(None, None), "Viewed Page");
+}
+
+/// Braze's product_viewed has no quantity: a quantity Braze would refuse in a cart (0, 1.5)
+/// does not turn a Product Viewed into a plain custom event; it stays in `metadata`.
+#[test]
+fn a_product_viewed_is_native_whatever_its_quantity() {
+    let b = body_of(track(
+        "Product Viewed",
+        "m-pv-q0",
+        json!({"product_id": "p1", "name": "Pen", "price": 2, "quantity": 0}),
+    ));
+    assert_eq!(b["events"][0]["name"], "ecommerce.product_viewed");
+    assert_eq!(
+        b["events"][0]["properties"]["metadata"],
+        json!({"quantity": 0})
+    );
+}

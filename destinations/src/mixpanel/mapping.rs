@@ -319,7 +319,10 @@ fn map_track(s: &MixpanelSettings, ev: &Event<'_>) -> Mapped {
         let rec = ImportEvent {
             event: Cow::Borrowed("Product Purchased"),
             properties: ImportProps {
-                time: ev.timestamp_millis() - (n as i64 + 1),
+                // a ms before the order per product, never before the earliest time /import
+                // takes (an order at 1971-01-01T00:00:00Z would otherwise lose its products)
+                time: (ev.timestamp_millis() - (n as i64 + 1))
+                    .max(earliest_time().timestamp_millis()),
                 insert_id: product_insert_id(ev.message_id(), n),
                 ctx,
                 link: link.clone(),

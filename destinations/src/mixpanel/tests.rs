@@ -552,3 +552,24 @@ async fn mock_checks_limits_and_record_fields_like_mixpanel() {
     }
     assert_eq!(mock.imported(), 1);
 }
+
+/// Product records go a ms before their order, but never before 1971-01-01, the earliest time
+/// `/import` takes: an order at that very instant keeps its products.
+#[test]
+fn product_records_are_never_before_the_earliest_time_import_takes() {
+    let mut v = track(
+        "Order Completed",
+        "m-edge-oc",
+        json!({"order_id": "o1", "products": [{"product_id": "p1", "price": 1}, {"product_id": "p2", "price": 2}]}),
+    );
+    v["timestamp"] = json!("1971-01-01T00:00:00.000Z");
+    let req = request_for(&settings(), v);
+    let earliest = super::mapping::earliest_time().timestamp_millis();
+    let times: Vec<i64> = req["body"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["properties"]["time"].as_i64().unwrap())
+        .collect();
+    assert_eq!(times, [earliest; 3]);
+}
