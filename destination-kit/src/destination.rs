@@ -657,6 +657,15 @@ pub enum Verdict {
     /// Not at fault but not processed (the rest of an Amplitude 400 batch): resend at once, in a
     /// new batch without the failed payloads. Counts as an attempt.
     Resend,
+    /// Not sent, by the destination's own decision at send time, on state its `map` could not
+    /// see (a video event for a session that already closed): the event ends `filtered` with
+    /// the reason, as if `map` had said [`Mapped::Unsupported`]. Use it only when nothing was
+    /// sent for the payload. When an event has several payloads, one delivered makes it
+    /// delivered.
+    Filtered {
+        /// Why it was not sent.
+        reason: String,
+    },
     /// Refused permanently.
     Failed {
         /// Auth or client (or payload-too-large for a single payload).
@@ -1074,6 +1083,10 @@ pub struct ConformanceHints {
     /// The partner has no item list for `products`; the reason says so. `None`: every product
     /// id must reach the partner.
     pub no_items: Option<&'static str>,
+    /// The send hook may end an event `filtered` on session state (a [`Verdict::Filtered`]);
+    /// the reason says when. The suite's one-stream wire check then reports such events
+    /// instead of failing them. `None`: a mapped event must be delivered.
+    pub filters_on_state: Option<&'static str>,
 }
 
 impl ConformanceHints {
@@ -1095,6 +1108,11 @@ impl ConformanceHints {
     /// Declare the spec events sent as profile updates (no event time, no dedup key).
     pub fn profile_updates(mut self, names: &'static [&'static str]) -> Self {
         self.profile_updates = names;
+        self
+    }
+    /// Declare that the send hook may filter an event on session state, and when.
+    pub fn filters_on_state(mut self, when: &'static str) -> Self {
+        self.filters_on_state = Some(when);
         self
     }
     /// Declare that the partner has no item list for `products`.

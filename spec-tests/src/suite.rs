@@ -622,6 +622,8 @@ impl Cx {
         };
         let mut fails = Vec::new();
         let mut sent = 0;
+        // events the send hook filtered on session state, when the destination declares it can
+        let mut on_state = Vec::new();
         for (n, &i) in sendable.iter().enumerate() {
             let f = &self.fx[i];
             let Some(eo) = result.events.iter().find(|e| e.line == n + 1) else {
@@ -630,6 +632,11 @@ impl Cx {
             };
             match (&f.mapped, &eo.outcome) {
                 (MapResult::Send(p), Outcome::Delivered) if !p.is_empty() => sent += 1,
+                (MapResult::Send(p), Outcome::Filtered { reason })
+                    if !p.is_empty() && self.hints.filters_on_state.is_some() =>
+                {
+                    on_state.push(format!("{} ({reason})", f.label));
+                }
                 (MapResult::Send(p), o) if !p.is_empty() => fails.push(format!(
                     "{}: expected the mock partner to accept it; got {} after {} attempt(s)",
                     f.label,
@@ -639,10 +646,17 @@ impl Cx {
                 _ => {}
             }
         }
-        let d = if fails.is_empty() {
+        let d = if !fails.is_empty() {
+            lines(&fails)
+        } else if on_state.is_empty() {
             format!("{sent} mapped events delivered to the mock partner")
         } else {
-            lines(&fails)
+            format!(
+                "{sent} mapped events delivered to the mock partner; {} filtered on session state, as declared ({}): {}",
+                on_state.len(),
+                self.hints.filters_on_state.unwrap_or_default(),
+                on_state.join("; ")
+            )
         };
         self.push("wire.accepted", fails.is_empty(), d);
 

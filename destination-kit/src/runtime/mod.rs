@@ -1125,7 +1125,10 @@ impl<'a> Driver<'a> {
             (_, e @ End::Failed { .. }) => Some(e),
             (Some(w @ End::Expired { .. }), _) => Some(w),
             (_, e @ End::Expired { .. }) => Some(e),
-            (w, End::Delivered) => w,
+            // one payload delivered makes the event delivered; all of them filtered, filtered
+            (Some(w @ End::Delivered), _) => Some(w),
+            (_, End::Delivered) => Some(End::Delivered),
+            (_, e @ End::Filtered { .. }) => Some(e),
         };
         if p.remaining > 0 {
             return;
@@ -1134,6 +1137,7 @@ impl<'a> Driver<'a> {
         self.free.push(slot);
         let outcome = match p.worst {
             None | Some(End::Delivered) => Outcome::Delivered,
+            Some(End::Filtered { reason }) => Outcome::Filtered { reason },
             Some(End::Failed { kind, reason }) => Outcome::Failed {
                 kind,
                 reason,

@@ -90,6 +90,7 @@ impl Item {
 #[derive(Debug, Clone)]
 pub(crate) enum End {
     Delivered,
+    Filtered { reason: String },
     Failed { kind: ErrorKind, reason: String },
     Expired { reason: String },
 }
@@ -188,11 +189,6 @@ pub(crate) async fn run_batch(
                 Err(_) => Err(TransportError::Timeout(timeout)),
             }
         };
-        out.requests += 1;
-        out.bytes_sent += body_len;
-        if is_retry {
-            out.retries += 1;
-        }
         let now = sh.clock.now();
         let (verdicts, status) = match &result {
             Ok(resp) => {
@@ -230,13 +226,24 @@ pub(crate) async fn run_batch(
                 },
             );
         }
+        // a send hook that sent nothing says so by filtering every payload: no request counted
+        if !verdicts
+            .iter()
+            .all(|v| matches!(v, Verdict::Filtered { .. }))
+        {
+            out.requests += 1;
+            out.bytes_sent += body_len;
+            if is_retry {
+                out.retries += 1;
+            }
+        }
         let mut resend = (Vec::new(), Vec::new());
         let mut split = (Vec::new(), Vec::new());
         let mut retry = (Vec::new(), Vec::new());
         let mut retry_after: Option<Duration> = None;
         let mut retry_reason = String::new();
         for ((payload, mut item), verdict) in payloads.into_iter().zip(items).zip(verdicts) {
-            if status.is_some() {
+            if status.is_some() && !matches!(verdict, Verdict::Filtered { .. }) {
                 item.last_status = status;
             }
             let verdict = match verdict {
@@ -249,6 +256,11 @@ pub(crate) async fn run_batch(
             };
             match verdict {
                 Verdict::Delivered => finish(&mut out, item, End::Delivered),
+                Verdict::Filtered { reason } => {
+                    // not sent: this was no attempt
+                    item.attempts = item.attempts.saturating_sub(1);
+                    finish(&mut out, item, End::Filtered { reason })
+                }
                 Verdict::Failed { kind, reason } => {
                     finish(&mut out, item, End::Failed { kind, reason })
                 }

@@ -117,6 +117,11 @@ struct Envelope<'a> {
     event: MediaEvent<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     start: Option<MediaEvent<'a>>,
+    /// The user's session key (`user:<id>`) when the event's own session is its `session_id`:
+    /// the send hook then knows the user's current playback, for the user's events that carry
+    /// no `session_id` (the spec's Video Quality Updated has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
 }
 
 fn text(v: &Value) -> Option<Cow<'_, str>> {
@@ -168,13 +173,19 @@ impl<'a> Props<'a> {
 }
 
 /// The Segment session an event belongs to: `properties.session_id`, else one session per
-/// user (`user:<userId or anonymousId>`).
+/// user (`user:<userId or anonymousId>`; the send hook sends such an event on the user's
+/// current playback when there is one open).
 pub fn session_key(ev: &Event<'_>) -> String {
     match ev.props().get("session_id") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
-        _ => format!("user:{}", ev.user_or_anonymous_id().unwrap_or("unknown")),
+        _ => user_key(ev),
     }
+}
+
+/// `user:<userId or anonymousId>`.
+fn user_key(ev: &Event<'_>) -> String {
+    format!("user:{}", ev.user_or_anonymous_id().unwrap_or("unknown"))
 }
 
 /// The sessionStart of an event's session, from its properties and the settings.
@@ -384,15 +395,16 @@ pub fn map_event(s: &AdobeMediaSettings, ev: &Event<'_>) -> Mapped {
     }
     let p = Props(ev.props());
     let live = p.live();
-    let playhead = p.n("position").unwrap_or_else(|| {
-        if live {
-            f64::from(ev.time().num_seconds_from_midnight())
-        } else {
-            0.0
-        }
-    });
+    // live content's playhead is the second of the day (0–86399), whatever position says
+    let playhead = if live {
+        f64::from(ev.time().num_seconds_from_midnight())
+    } else {
+        p.n("position").unwrap_or(0.0)
+    };
     let ts = ev.timestamp_millis();
     let key = session_key(ev);
+    let user = user_key(ev);
+    let user = (user != key).then_some(user.as_str());
     let mut out = Vec::with_capacity(types.len());
     for (i, t) in types.iter().enumerate() {
         let time = PlayerTime {
@@ -415,7 +427,7 @@ pub fn map_event(s: &AdobeMediaSettings, ev: &Event<'_>) -> Mapped {
             );
             (e, Some(st))
         };
-        out.push(Payload::json(key.clone(), &Envelope { event, start }));
+        out.push(Payload::json(key.clone(), &Envelope { event, start, user }));
     }
     Mapped::Send(out)
 }

@@ -28,7 +28,13 @@
 //! - keeps the `playerTime.ts` values of a session distinct (consecutive events must differ by
 //!   at least 1 ms): a ts another event of the session already used moves forward 1 ms at a
 //!   time; events otherwise keep their own time, even out of order (Adobe orders by `ts`);
-//! - forgets the sid after a delivered sessionComplete/sessionEnd (a later event starts anew).
+//! - forgets the sid after a delivered sessionComplete/sessionEnd: a later event starts anew,
+//!   except another closing event (Video Playback Exited after Completed), which has nothing to
+//!   close and ends `filtered` with the reason — sending it would open a second Adobe session
+//!   (a second media start in the reports) only to end it;
+//! - sends a user's event without `session_id` (the spec's Video Quality Updated has none) on
+//!   the user's current playback — the last Segment session of the user whose events were sent
+//!   and whose Adobe session is not closed — instead of a session of its own.
 //!
 //! **Historical events.** The online API is real-time (sessions close after 10 minutes idle or
 //! 30 minutes without playhead movement). An event older than `max_event_age_secs` (default
@@ -58,7 +64,7 @@
 //! | Video Playback Completed | `sessionComplete` |
 //! | Video Playback Exited | `sessionEnd` |
 //! | Video Content Started | `chapterStart` (index ← chapter_index / pod_position / 1, offset ← position, length ← total_length, friendlyName ← title, content properties as customMetadata), then `play` (ts + 1 ms) |
-//! | Video Content Playing | `ping` (playhead ← position) |
+//! | Video Content Playing | `ping` (playhead ← position; live content: the second of the day, 0–86399, as Adobe requires) |
 //! | Video Content Completed | `chapterComplete` |
 //! | Video Ad Started | `adStart` (media.ad.id ← asset_id, length ← total_length, podPosition ← pod_position, playerName, name ← title, advertiser ← publisher) |
 //! | Video Ad Playing | `ping` |
@@ -116,9 +122,13 @@ impl Destination for AdobeMedia {
     }
 
     fn conformance_hints(&self) -> ConformanceHints {
-        ConformanceHints::default().dedup_key(DedupKey::None(
-            "the Media Collection API has no event id; the Adobe session id groups a session's events",
-        ))
+        ConformanceHints::default()
+            .dedup_key(DedupKey::None(
+                "the Media Collection API has no event id; the Adobe session id groups a session's events",
+            ))
+            .filters_on_state(
+                "a Video Playback Completed or Exited after its playback's session closed has nothing to close",
+            )
     }
 
     fn map(&self, settings: &AdobeMediaSettings, event: &Event<'_>) -> Mapped {

@@ -30,6 +30,10 @@ pub struct Session {
     pub started: u32,
     /// When the session last sent something (for forgetting idle sessions).
     pub last_used: Option<Instant>,
+    /// The last Adobe session was closed by a delivered sessionComplete/sessionEnd and nothing
+    /// was sent since: another closing event has nothing to close (sending it would open a
+    /// session only to end it).
+    pub closed: bool,
 }
 
 /// Sessions known before idle ones are forgotten.
@@ -48,6 +52,9 @@ pub struct Sessions(Mutex<SessionMap>);
 #[derive(Debug, Default)]
 struct SessionMap {
     map: HashMap<String, Arc<tokio::sync::Mutex<Session>>>,
+    /// A user's current playback: `user:<id>` → the session key of the user's last event that
+    /// carried a `session_id`, while its Adobe session is open.
+    current: HashMap<String, String>,
     sweep_at: usize,
 }
 
@@ -65,6 +72,8 @@ impl Sessions {
                     })
             });
             m.sweep_at = m.map.len() * 2;
+            let SessionMap { map, current, .. } = &mut *m;
+            current.retain(|_, k| map.contains_key(k));
         }
         m.map.entry(key.to_string()).or_default().clone()
     }
@@ -74,6 +83,27 @@ impl Sessions {
         m.map
             .get(key)
             .and_then(|s| s.try_lock().ok().and_then(|s| s.sid.clone()))
+    }
+    /// The session key an event of `route` goes on: for a user's session (`user:<id>`, an
+    /// event without `session_id`), the user's current playback when there is one.
+    fn resolve(&self, route: &str) -> String {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match m.current.get(route) {
+            Some(k) if route.starts_with("user:") => k.clone(),
+            _ => route.to_string(),
+        }
+    }
+    /// Record (`Some`) or forget (`None`) the user's current playback.
+    fn set_current(&self, user: &str, key: Option<&str>) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match key {
+            Some(k) => {
+                m.current.insert(user.to_string(), k.to_string());
+            }
+            None => {
+                m.current.remove(user);
+            }
+        }
     }
     /// Segment sessions known.
     pub fn len(&self) -> usize {
@@ -91,6 +121,8 @@ struct EnvelopeIn<'a> {
     event: &'a RawValue,
     #[serde(default, borrow)]
     start: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    user: Option<&'a str>,
 }
 
 /// Placeholder for the session id in a request built before the session is known.
@@ -195,6 +227,17 @@ pub const NO_SESSION_HEADER: &str = "x-destkit-adobe-no-session";
 /// endpoint does not speak the Media Collection protocol, so the event fails (client) rather
 /// than counting as delivered while it was never sent.
 pub fn interpret(resp: &PartnerResponse, batch: &[Payload], now: SystemTime) -> Verdicts {
+    if let Some(kind) = resp.header(ALREADY_CLOSED_HEADER) {
+        return Verdicts::all(
+            batch.len(),
+            Verdict::Filtered {
+                reason: format!(
+                    "the playback's Adobe session is already closed (sessionComplete or \
+                     sessionEnd delivered); a {kind} now would open a new session only to end it"
+                ),
+            },
+        );
+    }
     if resp.header(NO_SESSION_HEADER).is_some() {
         return Verdicts::all(
             batch.len(),
@@ -227,15 +270,26 @@ pub async fn send(
     let mut event: Value = serde_json::from_str(env.event.get())
         .map_err(|e| TransportError::Other(format!("malformed payload: {e}")))?;
     let fallback: Option<Value> = env.start.and_then(|r| serde_json::from_str(r.get()).ok());
-    let session = sessions.get(&p.route);
+    let key = sessions.resolve(&p.route);
+    let session = sessions.get(&key);
     let mut s = session.lock().await;
     s.last_used = Some(Instant::now());
-
     let kind = event_type_of(env.event.get()).unwrap_or("other");
+    let closing = matches!(kind, "sessionEnd" | "sessionComplete");
+    if let Some(user) = env.user {
+        // this playback is the user's current one until it closes
+        sessions.set_current(user, (!closing).then_some(key.as_str()));
+    }
+
     if kind == "sessionStart" {
         s.start = Some(event.clone());
         s.sid = None;
+        s.closed = false;
         return start_session(settings, http, &mut s, event).await;
+    }
+    if closing && s.sid.is_none() && s.closed {
+        // Exited after Completed: the playback's Adobe session is already closed
+        return Ok(already_closed(kind));
     }
 
     let start_for = |s: &Session, ts: i64| -> Option<Value> {
@@ -268,11 +322,30 @@ pub async fn send(
             resp = send_event(settings, http, &mut s, &mut event).await?;
         }
     }
-    if (200..300).contains(&resp.status) && matches!(kind, "sessionEnd" | "sessionComplete") {
-        s.sid = None;
-        s.used_ts.clear();
+    if (200..300).contains(&resp.status) {
+        s.closed = closing;
+        if closing {
+            s.sid = None;
+            s.used_ts.clear();
+        }
     }
     Ok(resp)
+}
+
+/// Header of the answer the send hook makes up (nothing is sent) for a closing event of a
+/// playback whose Adobe session is already closed; [`interpret`] filters the event on it.
+pub const ALREADY_CLOSED_HEADER: &str = "x-destkit-adobe-already-closed";
+
+fn already_closed(kind: &str) -> PartnerResponse {
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(kind) {
+        headers.insert(http::HeaderName::from_static(ALREADY_CLOSED_HEADER), v);
+    }
+    PartnerResponse {
+        status: 204,
+        headers,
+        body: Default::default(),
+    }
 }
 
 async fn send_event(

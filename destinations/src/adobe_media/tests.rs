@@ -203,16 +203,22 @@ fn events_older_than_the_bound_are_rejected_with_a_pointer_to_downloaded() {
     ));
 }
 
+/// Live content's playhead is the second of the day (partners.md: 0 to 86399), with or without
+/// a `position` (which for live streams counts from the viewer's start, not the day's).
 #[test]
-fn live_content_without_a_position_uses_the_second_of_the_day() {
-    let v = json!({"type": "track", "event": "Video Content Playing", "userId": "u1",
-        "messageId": "m1", "timestamp": "2026-03-14T09:30:05Z",
-        "properties": {"session_id": "s1", "livestream": true}});
-    let r = requests_for(v);
-    assert_eq!(
-        r[0]["body"]["playerTime"]["playhead"],
-        json!(9.0 * 3600.0 + 30.0 * 60.0 + 5.0)
-    );
+fn live_content_uses_the_second_of_the_day_as_its_playhead() {
+    for props in [
+        json!({"session_id": "s1", "livestream": true}),
+        json!({"session_id": "s1", "livestream": true, "position": 30}),
+    ] {
+        let v = json!({"type": "track", "event": "Video Content Playing", "userId": "u1",
+            "messageId": "m1", "timestamp": "2026-03-14T09:30:05Z", "properties": props});
+        let r = requests_for(v);
+        assert_eq!(
+            r[0]["body"]["playerTime"]["playhead"],
+            json!(9.0 * 3600.0 + 30.0 * 60.0 + 5.0)
+        );
+    }
 }
 
 #[test]

@@ -232,21 +232,35 @@ fn flat(v: &Value) -> Option<MetaValue<'_>> {
 
 /// `products` as one flat value: the product ids (`product_id`, else `sku`, else `id`) joined
 /// with `", "`.
+/// The ids of `products` (product_id, else sku, else id), else a `product_ids` array the event
+/// carries itself, joined with `", "` (metadata values are flat).
 fn product_ids(props: &Map<String, Value>) -> Option<String> {
-    let items = props.get("products")?.as_array()?;
-    let ids: Vec<String> = items
+    let id = |v: &Value| match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let ids: Vec<String> = match props.get("products").and_then(Value::as_array) {
+        Some(items) => items
+            .iter()
+            .filter_map(|p| {
+                ["product_id", "sku", "id"]
+                    .iter()
+                    .find_map(|k| id(p.get(*k)?))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    if !ids.is_empty() {
+        return Some(ids.join(", "));
+    }
+    let own: Vec<String> = props
+        .get("product_ids")?
+        .as_array()?
         .iter()
-        .filter_map(|p| {
-            ["product_id", "sku", "id"]
-                .iter()
-                .find_map(|k| match p.get(*k)? {
-                    Value::String(s) if !s.is_empty() => Some(s.clone()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
-        })
+        .filter_map(id)
         .collect();
-    (!ids.is_empty()).then(|| ids.join(", "))
+    (!own.is_empty()).then(|| own.join(", "))
 }
 
 fn build_metadata<'a>(
@@ -258,7 +272,10 @@ fn build_metadata<'a>(
     if let Some((amount, currency)) = price {
         out.push(("price", MetaValue::Price { amount, currency }));
     }
-    if let Some(ids) = product_ids(props) {
+    let ids = product_ids(props);
+    // the event's own `product_ids` is skipped below only when it was written here
+    let wrote_ids = ids.is_some();
+    if let Some(ids) = ids {
         out.push(("product_ids", MetaValue::Text(ids)));
     }
     let skip = |k: &str| price.is_some() && matches!(k, "revenue" | "currency" | "price");
@@ -279,7 +296,7 @@ fn build_metadata<'a>(
         if out.len() == MAX_METADATA_KEYS {
             break;
         }
-        if skip(k) || k == "product_ids" || priority.contains(&k.as_str()) {
+        if skip(k) || (wrote_ids && k == "product_ids") || priority.contains(&k.as_str()) {
             continue;
         }
         if let Some(mv) = flat(v) {
@@ -343,16 +360,22 @@ impl Serialize for FlatMap<'_> {
     }
 }
 
+/// The flat traits not in `reserved` (compared ignoring ASCII case when `any_case`: a group
+/// call's reserved traits are read in any case, so `Plan` fills `plan` and is not sent again).
 fn flat_attributes<'a>(
     traits: Option<&'a Map<String, Value>>,
     reserved: &[&str],
+    any_case: bool,
 ) -> Option<FlatMap<'a>> {
     let t = traits?;
+    let is_reserved = |k: &str| {
+        reserved
+            .iter()
+            .any(|r| *r == k || (any_case && r.eq_ignore_ascii_case(k)))
+    };
     let v: Vec<(&str, &Value)> = t
         .iter()
-        .filter(|(k, v)| {
-            !reserved.contains(&k.as_str()) && !v.is_object() && !v.is_array() && !v.is_null()
-        })
+        .filter(|(k, v)| !is_reserved(k) && !v.is_object() && !v.is_array() && !v.is_null())
         .map(|(k, v)| (k.as_str(), v))
         .collect();
     (!v.is_empty()).then_some(FlatMap(v))
@@ -565,7 +588,7 @@ fn map_identify(ev: &Event<'_>) -> Mapped {
         unsubscribed_from_emails: m
             .trait_value("unsubscribed_from_emails")
             .and_then(Value::as_bool),
-        custom_attributes: flat_attributes(m.traits(), CONTACT_RESERVED),
+        custom_attributes: flat_attributes(m.traits(), CONTACT_RESERVED, false),
     };
     Mapped::one(Payload::json(ROUTE_CONTACTS, &body))
 }
@@ -592,7 +615,7 @@ fn map_group(ev: &Event<'_>) -> Mapped {
             industry: m.industry(),
             monthly_spend: num("monthly_spend"),
             remote_created_at: m.created_at().map(|t| t.timestamp()),
-            custom_attributes: flat_attributes(traits, COMPANY_RESERVED),
+            custom_attributes: flat_attributes(traits, COMPANY_RESERVED, true),
         },
         attach_user_id: m.user_id(),
     };

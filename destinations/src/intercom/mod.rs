@@ -10,8 +10,8 @@
 //!   an event with only an `anonymousId` is `rejected` (Intercom cannot attribute it);
 //! - `metadata`: at most 10 flat keys, most useful first — `price` (from `revenue`, or `total`
 //!   on Order Completed, as `{amount: cents, currency (default USD)}`), then `product_ids` (the
-//!   ids of `products` joined with `", "`: Intercom refuses nested metadata, so this is the
-//!   products → items mapping), then the family's key properties (Live Chat: `conversation_id,
+//!   ids of `products` joined with `", "`, else the event's own `product_ids` array joined the
+//!   same way: Intercom refuses nested metadata, so this is the products → items mapping), then the family's key properties (Live Chat: `conversation_id,
 //!   agent_id, agent_name, agent_username, message_id, conversation_duration, message_body`;
 //!   Email: `email_id, email_subject, campaign_id, campaign_name, link_*, list_*`; Ecommerce:
 //!   `order_id, checkout_id, cart_id, product_id, …`), then the other properties by name. Lists
@@ -28,8 +28,8 @@
 //! (they must exist as data attributes in the workspace).
 //!
 //! **Companies** (group): `POST /companies` (`company_id` ← groupId, `name, plan, size ←
-//! employees, website, industry, monthly_spend, remote_created_at`, other flat traits as
-//! `custom_attributes`), then, when the user is found by `external_id`, `POST
+//! employees, website, industry, monthly_spend, remote_created_at`, read in any case (`Plan`
+//! fills `plan`), other flat traits as `custom_attributes`), then, when the user is found by `external_id`, `POST
 //! /contacts/{id}/companies`.
 //!
 //! **Historical events**: Intercom documents no replay window (only its event *listing* is

@@ -418,3 +418,41 @@ fn not_found_and_auth_fail_with_the_error_list_reason() {
         Verdict::Retry { kind: ErrorKind::Server, ref reason, .. } if reason == "HTTP 500: oops"
     ));
 }
+
+/// An event's own `product_ids` (no `products` to take ids from) is kept, joined like the
+/// products' ids; with `products`, theirs win and the property is not sent twice.
+#[test]
+fn an_events_own_product_ids_are_kept_when_there_are_no_products() {
+    let meta_of = |props: Value| {
+        let v = json!({"type": "track", "event": "Bundle Viewed", "userId": "u1",
+            "messageId": "m1", "timestamp": "2026-03-14T09:00:00Z", "properties": props});
+        request_for(v)["body"]["metadata"].clone()
+    };
+    assert_eq!(
+        meta_of(json!({"product_ids": ["p1", 2], "bundle": "b1"})),
+        json!({"product_ids": "p1, 2", "bundle": "b1"})
+    );
+    assert_eq!(
+        meta_of(json!({"product_ids": "p1", "bundle": "b1"})),
+        json!({"product_ids": "p1", "bundle": "b1"})
+    );
+    assert_eq!(
+        meta_of(json!({"product_ids": ["x"], "products": [{"product_id": "p9"}]})),
+        json!({"product_ids": "p9"})
+    );
+}
+
+/// A group's reserved traits are read in any case (`Plan` fills `plan`), so they are not also
+/// sent as custom attributes (which must exist in the workspace).
+#[test]
+fn group_traits_in_another_case_fill_the_company_fields_only() {
+    let v = json!({"type": "group", "groupId": "g1", "userId": "u1", "messageId": "m1",
+        "timestamp": "2026-03-14T09:00:00Z",
+        "traits": {"Name": "Acme", "Plan": "pro", "Industry": "Retail", "tier": "gold"}});
+    let body = &request_for(v)["body"];
+    assert_eq!(
+        (&body["name"], &body["plan"], &body["industry"]),
+        (&json!("Acme"), &json!("pro"), &json!("Retail"))
+    );
+    assert_eq!(body["custom_attributes"], json!({"tier": "gold"}));
+}
