@@ -279,3 +279,61 @@ fn a_delivery_driven_on_the_worker_accounts_for_every_event() {
     .expect_err("the panic reaches the caller");
     assert_eq!(panicked.downcast_ref::<&str>(), Some(&"inside the task"));
 }
+
+/// A `Verdict::Filtered` (a send hook's decision not to send, on state `map` cannot see) ends
+/// the event `filtered` with the reason and no attempt; when an event has other payloads, one
+/// delivered makes it delivered. (This test destination decides on the answer, so the partner
+/// did see the requests; what is checked is the accounting.)
+#[tokio::test]
+async fn a_payload_filtered_at_send_time_ends_its_event_filtered_unless_another_was_delivered() {
+    use destination_kit::{PartnerResponse, Payload, Verdict, Verdicts};
+    use std::time::SystemTime;
+    fn filter_second(resp: &PartnerResponse, batch: &[Payload], now: SystemTime) -> Verdicts {
+        if batch.iter().all(|p| p.body.get().contains("\"n\":1")) {
+            return Verdicts::all(
+                batch.len(),
+                Verdict::Filtered {
+                    reason: "nothing to do for the second payload".into(),
+                },
+            );
+        }
+        Verdicts::default_for(resp, batch.len(), now)
+    }
+    let server = partner_answering(200).await;
+    // two payloads an event (n 0 and 1): the first delivered, the second filtered
+    let dest = TestDest {
+        fanout: 2,
+        interpret: Some(filter_second),
+        ..TestDest::default()
+    };
+    let (rt, _clock) = runtime(dest, &server.uri(), config());
+    let r = rt.deliver_bytes(&events(3)).await;
+    check(&r);
+    assert_eq!((r.report.delivered, r.report.filtered), (3, 0), "{r:#?}");
+    // one payload an event, filtered: the event is filtered, with no attempt counted
+    let server = partner_answering(200).await;
+    let dest = TestDest {
+        fanout: 2,
+        interpret: Some(|_, batch, _| {
+            Verdicts::all(
+                batch.len(),
+                Verdict::Filtered {
+                    reason: "session already closed".into(),
+                },
+            )
+        }),
+        ..TestDest::default()
+    };
+    let (rt, _clock) = runtime(dest, &server.uri(), config());
+    let r = rt.deliver_bytes(&events(2)).await;
+    check(&r);
+    assert_eq!((r.report.delivered, r.report.filtered), (0, 2), "{r:#?}");
+    assert_eq!(r.report.requests, 0);
+    for e in &r.events {
+        match &e.outcome {
+            Outcome::Filtered { reason } => assert_eq!(reason, "session already closed"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((e.attempts, e.last_status), (0, None));
+    }
+}
