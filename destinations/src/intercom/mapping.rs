@@ -175,7 +175,12 @@ const VIDEO_KEYS: &[&str] = &[
 enum MetaValue<'a> {
     Flat(&'a Value),
     Text(String),
-    Price { amount: i64, currency: &'a str },
+    /// Unix seconds (a `_date` key's ISO-8601 value).
+    Seconds(i64),
+    Price {
+        amount: i64,
+        currency: &'a str,
+    },
 }
 
 /// Data-event metadata: at most ten flat keys, most useful first, in insertion order.
@@ -188,6 +193,7 @@ impl Serialize for Metadata<'_> {
             match v {
                 MetaValue::Flat(v) => m.serialize_entry(k, v)?,
                 MetaValue::Text(t) => m.serialize_entry(k, t)?,
+                MetaValue::Seconds(t) => m.serialize_entry(k, t)?,
                 MetaValue::Price { amount, currency } => m.serialize_entry(
                     k,
                     &PriceObj {
@@ -209,6 +215,20 @@ struct PriceObj<'a> {
 
 /// A property value as flat metadata: scalars as they are, lists of scalars joined with `", "`,
 /// objects and lists holding objects dropped (Intercom refuses nested JSON), `null` dropped.
+/// A metadata value: [`flat`], except that a key ending in `_date` — which Intercom reads as a
+/// Unix-timestamp date — gets an ISO-8601 string as Unix seconds (an ISO string there would
+/// not be a date).
+fn meta_value<'a>(k: &str, v: &'a Value) -> Option<MetaValue<'a>> {
+    if k.ends_with("_date")
+        && let Some(t) = v
+            .as_str()
+            .and_then(|s| destination_kit::event::parse_datetime(s).ok())
+    {
+        return Some(MetaValue::Seconds(t.timestamp()));
+    }
+    flat(v)
+}
+
 fn flat(v: &Value) -> Option<MetaValue<'_>> {
     match v {
         Value::Null | Value::Object(_) => None,
@@ -230,8 +250,6 @@ fn flat(v: &Value) -> Option<MetaValue<'_>> {
     }
 }
 
-/// `products` as one flat value: the product ids (`product_id`, else `sku`, else `id`) joined
-/// with `", "`.
 /// The ids of `products` (product_id, else sku, else id), else a `product_ids` array the event
 /// carries itself, joined with `", "` (metadata values are flat).
 fn product_ids(props: &Map<String, Value>) -> Option<String> {
@@ -287,7 +305,7 @@ fn build_metadata<'a>(
             continue;
         }
         if let Some((k, v)) = props.get_key_value(*key)
-            && let Some(mv) = flat(v)
+            && let Some(mv) = meta_value(k, v)
         {
             out.push((k.as_str(), mv));
         }
@@ -299,7 +317,7 @@ fn build_metadata<'a>(
         if skip(k) || (wrote_ids && k == "product_ids") || priority.contains(&k.as_str()) {
             continue;
         }
-        if let Some(mv) = flat(v) {
+        if let Some(mv) = meta_value(k, v) {
             out.push((k.as_str(), mv));
         }
     }

@@ -456,3 +456,18 @@ fn group_traits_in_another_case_fill_the_company_fields_only() {
     );
     assert_eq!(body["custom_attributes"], json!({"tier": "gold"}));
 }
+
+/// Intercom reads a metadata key ending in `_date` as a Unix-timestamp date: an ISO-8601 string
+/// there goes as Unix seconds; a number, or a string that is not a date, as it is.
+#[test]
+fn metadata_dates_go_as_unix_seconds() {
+    let v = json!({"type": "track", "event": "Trial Extended", "userId": "u1",
+        "messageId": "m1", "timestamp": "2026-03-14T09:00:00Z",
+        "properties": {"trial_end_date": "2026-04-01T00:00:00Z", "renewal_date": 1775000000,
+                       "note_date": "soon", "plan": "pro"}});
+    assert_eq!(
+        request_for(v)["body"]["metadata"],
+        json!({"trial_end_date": 1_775_001_600, "renewal_date": 1775000000,
+               "note_date": "soon", "plan": "pro"})
+    );
+}
