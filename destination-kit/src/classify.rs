@@ -124,16 +124,33 @@ pub fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<Duratio
     parse_retry_after(v, now)
 }
 
-/// Parse a `Retry-After` value (see [`retry_after`]).
+/// The longest `Retry-After` taken as it is: a larger value (`1e20`) means the same to the
+/// runtime — far past any retry budget — and is read as this, so no time arithmetic overflows.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Parse a `Retry-After` value (see [`retry_after`]); at most [`MAX_RETRY_AFTER`].
+///
+/// ```
+/// use destination_kit::classify::{parse_retry_after, MAX_RETRY_AFTER};
+/// use std::time::{Duration, SystemTime};
+/// let now = SystemTime::UNIX_EPOCH;
+/// assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+/// assert_eq!(parse_retry_after("1e20", now), Some(MAX_RETRY_AFTER));
+/// assert_eq!(parse_retry_after("soon", now), None);
+/// ```
 pub fn parse_retry_after(v: &str, now: SystemTime) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     if let Ok(secs) = v.parse::<f64>()
         && secs.is_finite()
         && secs >= 0.0
     {
-        return Some(Duration::from_secs_f64(secs));
+        return Some(
+            Duration::try_from_secs_f64(secs)
+                .unwrap_or(MAX_RETRY_AFTER)
+                .min(MAX_RETRY_AFTER),
+        );
     }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))

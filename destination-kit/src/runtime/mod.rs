@@ -874,11 +874,10 @@ impl<'a> Driver<'a> {
             .map(|j| j.accepted(line.0, line.1, message_id, now));
         // accepted by an earlier run whose budget has passed since, or whose next attempt was
         // due only after the budget
+        let budget = self.rt.config.retry.max_retry_duration;
         if let Some(f) = first
-            && (f + self.rt.config.retry.max_retry_duration <= now
-                || resume
-                    .1
-                    .is_some_and(|n| n > f + self.rt.config.retry.max_retry_duration))
+            && (send::later(f, budget) <= now
+                || resume.1.is_some_and(|n| n > send::later(f, budget)))
         {
             // accepted by an earlier run whose budget has passed since
             let reason = "retry budget ran out before a restart resumed it".to_string();
@@ -891,7 +890,10 @@ impl<'a> Driver<'a> {
             return;
         }
         let pending = Pending {
-            first,
+            // the budget of an event accepted by an earlier run counts from that acceptance;
+            // a new event's from its first attempt, as without a journal (its batch may wait
+            // for a free slot behind batches that retry for hours)
+            first: first.filter(|f| *f < now || resume.0 > 0),
             line,
             message_id: message_id.into(),
             event: input.event.take(),

@@ -118,6 +118,14 @@ struct Group {
     items: Vec<Item>,
 }
 
+/// `t + d`, or a time ~100 years on when that does not fit a `SystemTime` (a budget or a wait
+/// that large never comes due anyway).
+pub(crate) fn later(t: SystemTime, d: Duration) -> SystemTime {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(t)
+}
+
 fn finish(out: &mut BatchDone, item: Item, end: End) {
     out.done.push(Done {
         slot: item.slot,
@@ -139,16 +147,45 @@ pub(crate) async fn run_batch(
         done: Vec::with_capacity(items.len()),
         ..BatchDone::default()
     };
-    // a retry that an earlier run had scheduled is not sent before its time
-    let due = items
-        .iter()
-        .filter_map(|i| i.not_before)
-        .fold(sh.clock.now(), SystemTime::max);
-    let mut queue = vec![Group {
-        due,
-        payloads,
-        items,
-    }];
+    // a retry that an earlier run had scheduled is not sent before its time; the batch's other
+    // payloads (new events, retries already due) go now, not with it
+    let now = sh.clock.now();
+    let mut queue = Vec::with_capacity(2);
+    if items.iter().any(|i| i.not_before.is_some_and(|t| t > now)) {
+        let (mut wait, mut go) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
+        for (p, i) in payloads.into_iter().zip(items) {
+            let side = if i.not_before.is_some_and(|t| t > now) {
+                &mut wait
+            } else {
+                &mut go
+            };
+            side.0.push(p);
+            side.1.push(i);
+        }
+        let due = wait
+            .1
+            .iter()
+            .filter_map(|i| i.not_before)
+            .fold(now, SystemTime::max);
+        queue.push(Group {
+            due,
+            payloads: wait.0,
+            items: wait.1,
+        });
+        if !go.0.is_empty() {
+            queue.push(Group {
+                due: now,
+                payloads: go.0,
+                items: go.1,
+            });
+        }
+    } else {
+        queue.push(Group {
+            due: now,
+            payloads,
+            items,
+        });
+    }
     while !queue.is_empty() {
         // earliest due first
         let i = queue
@@ -332,10 +369,10 @@ pub(crate) async fn run_batch(
             // partner answering `Retry-After: 0` forever cannot make us spin
             let backoff = sh.retry.backoff(most_attempts);
             let wait = retry_after.map_or(backoff, |a| a.max(backoff));
-            let due = now + wait;
+            let due = later(now, wait);
             let mut keep = (Vec::new(), Vec::new());
             for (p, item) in retry.0.into_iter().zip(retry.1) {
-                let deadline = item.first.unwrap_or(started) + sh.retry.max_retry_duration;
+                let deadline = later(item.first.unwrap_or(started), sh.retry.max_retry_duration);
                 if due > deadline {
                     let reason = format!(
                         "retry budget of {} ran out after {} attempts; last: {}",
