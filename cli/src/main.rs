@@ -6,6 +6,35 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+// Printing that never panics: the standard macros panic when stdout or stderr is a closed pipe
+// (`destkit deliver … 2>&1 | head -1`), which ended a run with status 101 mid-delivery. These
+// shadow them in every module below (declared first, so their textual scope covers the
+// crate): a write to a closed pipe is dropped and the run goes on to its own exit status.
+macro_rules! println {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! print {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! eprintln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+macro_rules! eprint {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod alloc;
 mod bench;
 mod cmd;

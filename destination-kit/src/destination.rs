@@ -181,11 +181,57 @@ pub trait Settings: DeserializeOwned + fmt::Debug + Clone + Send + Sync + 'stati
     fn set_endpoint(&mut self, base_url: &str);
 }
 
+/// Check that a setting sent in an HTTP header (a token, a webhook header) is one a header can
+/// carry: a pasted token with a newline would otherwise fail every request. The error names
+/// the key, never the value.
+///
+/// ```
+/// use destination_kit::destination::check_header_value;
+/// assert!(check_header_value("api_key", "k-123").is_ok());
+/// let e = check_header_value("api_key", "k-123\n").unwrap_err();
+/// assert_eq!(e.key, "api_key");
+/// assert!(!e.to_string().contains("k-123"));
+/// ```
+pub fn check_header_value(key: impl Into<String>, value: &str) -> Result<(), SettingsError> {
+    http::HeaderValue::from_str(value).map(drop).map_err(|_| {
+        SettingsError::new(
+            key,
+            "has a character an HTTP header cannot carry (a newline or another control character)",
+        )
+    })
+}
+
+/// serde's "invalid type: integer `123456789`, expected a string" without the value (a
+/// setting may be a secret): "invalid type: integer, expected a string". Quoted parts before
+/// `, expected` are dropped; other messages are kept as they are.
+pub fn without_values(msg: &str) -> String {
+    if !(msg.starts_with("invalid type:") || msg.starts_with("invalid value:")) {
+        return msg.to_string();
+    }
+    let (head, tail) = match msg.find(", expected") {
+        Some(i) => msg.split_at(i),
+        None => (msg, ""),
+    };
+    let mut out = String::with_capacity(msg.len());
+    let mut quote: Option<char> = None;
+    for c in head.chars() {
+        match (quote, c) {
+            (None, '`' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, c) => out.push(c),
+        }
+    }
+    let mut out = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    out.push_str(tail);
+    out
+}
+
 /// Deserialize and validate settings from JSON, with errors naming the key.
 pub fn parse_settings<S: Settings>(v: Value) -> Result<S, SettingsError> {
     let s: S = serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
-        let msg = e.into_inner().to_string();
+        let msg = without_values(&e.into_inner().to_string());
         // the path names where serde was (`headers.x`, `batch_size`); "missing field `api_key`"
         // and "unknown field `x`" name the key in the message, relative to that path
         let named = msg
@@ -635,6 +681,11 @@ pub enum TransportError {
     /// A destination hook failed in a way that should be retried (session start …).
     #[error("{0}")]
     Other(String),
+    /// The request cannot be sent as built, now or ever (an invalid partner URL, a header
+    /// value HTTP cannot carry such as a token with a newline): its payloads fail at once,
+    /// never retried.
+    #[error("the request cannot be sent: {0}")]
+    Invalid(String),
 }
 
 // ---- per-payload verdicts --------------------------------------------------------------------
@@ -958,7 +1009,7 @@ impl HttpClient {
             .lock()
             .map_err(|_| TransportError::Other("the URL cache was poisoned".into()))?
             .get_or_parse(&req.url)
-            .map_err(TransportError::Connect)?;
+            .map_err(TransportError::Invalid)?;
         let mut request = http::Request::new(req.body.clone());
         *request.method_mut() = req.method.clone();
         *request.uri_mut() = target.uri;
@@ -971,7 +1022,7 @@ impl HttpClient {
         for (k, v) in &req.headers {
             let v = http::HeaderValue::try_from(v.as_str()).map_err(|_| {
                 // the value may be a secret: name the header only
-                TransportError::Connect(format!("header {k} has a value HTTP cannot carry"))
+                TransportError::Invalid(format!("header {k} has a value HTTP cannot carry"))
             })?;
             // a destination's own `accept` or `host` replaces the default
             if *k == http::header::ACCEPT || *k == http::header::HOST {

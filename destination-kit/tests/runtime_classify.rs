@@ -328,3 +328,29 @@ async fn payload_too_large_on_a_single_event_fails_after_one_request() {
     }
     assert_eq!(received(&server).await, 1);
 }
+
+/// A request that cannot be built (a header value HTTP cannot carry: a token pasted with a
+/// newline) fails its events at once, naming the header and not its value; it is never retried
+/// for the four-hour budget, and no request is counted.
+#[tokio::test]
+async fn a_request_that_cannot_be_built_fails_at_once_never_retried() {
+    use destination_kit::Configured;
+    let server = partner_answering(200).await;
+    let settings = serde_json::json!({"url": server.uri(), "api_key": "tok-123\n"});
+    let configured = Configured::from_json(TestDest::default(), settings, None).expect("settings");
+    let rt = destination_kit::runtime::Runtime::new(configured.into_dyn(), config());
+    let r = rt.deliver_bytes(&events(2)).await;
+    check(&r);
+    assert_eq!((r.report.failed, r.report.requests), (2, 0), "{r:#?}");
+    for e in &r.events {
+        match &e.outcome {
+            destination_kit::Outcome::Failed { reason, .. } => {
+                assert!(reason.contains("x-api-key"), "{reason}");
+                assert!(!reason.contains("tok-123"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(e.attempts, 1);
+    }
+    assert_eq!(received(&server).await, 0);
+}

@@ -172,6 +172,11 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
         config = config.max_retry_duration(d);
     }
     if let Some(d) = args.attempt_timeout {
+        if d.is_zero() {
+            return Err(Usage(
+                "--attempt-timeout must be more than 0 (every attempt would time out)".into(),
+            ));
+        }
         config = config.attempt_timeout(d);
     }
     if let Some(mb) = args.max_pending_mb {
@@ -215,6 +220,12 @@ async fn deliver(args: Args) -> Result<DeliveryReport, Usage> {
             .with_journal(journal.clone());
     }
     if let Some(p) = &args.dead_letter {
+        if args.input != "-" && super::same_file(std::path::Path::new(&args.input), p) {
+            return Err(Usage(format!(
+                "--dead-letter {} is the input file: writing it would empty the input before it is read",
+                p.display()
+            )));
+        }
         std::fs::File::create(p).map_err(|e| {
             Usage(format!(
                 "cannot write the dead-letter file {}: {e}",

@@ -87,10 +87,16 @@ pub struct Args {
     pub state: Option<PathBuf>,
 }
 
+/// The slowest `--rate`: one event every 1,000 seconds.
+const MIN_RATE: f64 = 0.001;
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     let n = s.trim().trim_end_matches("/s");
     match n.parse::<f64>() {
-        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        Ok(r) if r >= MIN_RATE && r.is_finite() => Ok(r),
+        Ok(r) if r > 0.0 && r.is_finite() => Err(format!(
+            "at least {MIN_RATE} events per second (one every 1,000 s)"
+        )),
         _ => Err(format!(
             "expected events per second like 50 or 50/s, got {s:?}"
         )),
@@ -199,7 +205,13 @@ impl Watermark {
 
 /// When event number `k` (0-based) may be handed over at `rate` events/s, from `start`.
 pub fn pace(start: std::time::SystemTime, k: u64, rate: f64) -> std::time::SystemTime {
-    start + Duration::from_secs_f64(k as f64 / rate)
+    // a time that does not fit (a huge k at a slow rate) is as good as never: a century on
+    let far = Duration::from_secs(100 * 365 * 24 * 3600);
+    let d = Duration::try_from_secs_f64(k as f64 / rate).unwrap_or(far);
+    start
+        .checked_add(d)
+        .or_else(|| start.checked_add(far))
+        .unwrap_or(start)
 }
 
 struct Tracker {
@@ -257,12 +269,32 @@ async fn replay(args: Args) -> ExitCode {
         Ok(f) => f,
         Err(e) => return fail(format!("{}: cannot read: {e}", args.input.display())),
     };
+    if file.metadata().await.is_ok_and(|m| m.is_dir()) {
+        return fail(format!(
+            "{}: cannot read: it is a directory",
+            args.input.display()
+        ));
+    }
+    if let Some(p) = &args.dead_letter
+        && super::same_file(&args.input, p)
+    {
+        return fail(format!(
+            "--dead-letter {} is the archive: writing it would empty the archive before it is read",
+            p.display()
+        ));
+    }
     let input_name = args.input.display().to_string();
     let cursor_path = args.cursor.clone().unwrap_or_else(|| {
         let mut p = args.input.clone().into_os_string();
         p.push(".cursor");
         PathBuf::from(p)
     });
+    if super::same_file(&args.input, &cursor_path) {
+        return fail(format!(
+            "--cursor {} is the archive: writing it would overwrite the archive",
+            cursor_path.display()
+        ));
+    }
     let resume_after = match Cursor::load(&cursor_path) {
         Ok(Some(c)) if c.input != input_name => {
             return fail(format!(

@@ -236,10 +236,17 @@ pub(crate) async fn run_batch(
             Err(e) => {
                 tracing::debug!(destination = sh.slug, route = %route, url = %url,
                     payloads = payloads.len(), error = %e, "attempt failed");
-                let v = Verdict::Retry {
-                    kind: ErrorKind::Transient,
-                    after: None,
-                    reason: e.to_string(),
+                let v = match e {
+                    // it would fail the same way every time
+                    TransportError::Invalid(_) => Verdict::Failed {
+                        kind: ErrorKind::Client,
+                        reason: e.to_string(),
+                    },
+                    _ => Verdict::Retry {
+                        kind: ErrorKind::Transient,
+                        after: None,
+                        reason: e.to_string(),
+                    },
                 };
                 (Verdicts::all(payloads.len(), v), None)
             }
@@ -263,10 +270,12 @@ pub(crate) async fn run_batch(
                 },
             );
         }
-        // a send hook that sent nothing says so by filtering every payload: no request counted
-        if !verdicts
-            .iter()
-            .all(|v| matches!(v, Verdict::Filtered { .. }))
+        // a send hook that sent nothing says so by filtering every payload, and a request that
+        // cannot be built never left: no request counted
+        if !matches!(result, Err(TransportError::Invalid(_)))
+            && !verdicts
+                .iter()
+                .all(|v| matches!(v, Verdict::Filtered { .. }))
         {
             out.requests += 1;
             out.bytes_sent += body_len;

@@ -76,6 +76,8 @@ impl Settings for BrazeSettings {
         if self.api_key.expose().trim().is_empty() {
             return Err(SettingsError::new("api_key", "must not be empty"));
         }
+        // sent as `Authorization: Bearer …`
+        destination_kit::destination::check_header_value("api_key", self.api_key.expose())?;
         let url = url::Url::parse(&self.rest_endpoint).map_err(|e| {
             SettingsError::new(
                 "rest_endpoint",

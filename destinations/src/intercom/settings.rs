@@ -80,6 +80,11 @@ impl Settings for IntercomSettings {
         if self.access_token.expose().trim().is_empty() {
             return Err(SettingsError::new("access_token", "empty"));
         }
+        // sent as `Authorization: Bearer …`
+        destination_kit::destination::check_header_value(
+            "access_token",
+            self.access_token.expose(),
+        )?;
         if self.api_version.trim().is_empty() {
             return Err(SettingsError::new("api_version", "empty"));
         }

@@ -53,13 +53,17 @@ impl Settings for WebhookSettings {
                 format!("must be between 1 and {MAX_BATCH_SIZE}"),
             ));
         }
-        for name in self.headers.keys() {
+        for (name, value) in &self.headers {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 return Err(SettingsError::new(
                     format!("headers.{name}"),
                     "not a valid header name",
                 ));
             }
+            destination_kit::destination::check_header_value(
+                format!("headers.{name}"),
+                value.expose(),
+            )?;
         }
         Ok(())
     }

@@ -114,11 +114,26 @@ mod opt_duration {
     }
 }
 
+/// A TOML error by place and kind only: toml's own text quotes the offending line, and a line
+/// of this file may hold a write key or a partner's API key.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = destination_kit::destination::without_values(e.message().trim());
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {msg}")
+        }
+        None => msg,
+    }
+}
+
 impl ServeConfig {
     /// Parse and check: at least one source, names and write keys unique and non-empty, every
     /// destination a known slug. Errors name the place (`sources[1].write_key: …`).
     pub fn parse(text: &str, known_slug: impl Fn(&str) -> bool) -> Result<ServeConfig, String> {
-        let cfg: ServeConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let cfg: ServeConfig = toml::from_str(text).map_err(|e| toml_error(text, &e))?;
         if cfg.sources.is_empty() {
             return Err("sources: at least one [[sources]] table is needed".into());
         }
