@@ -690,6 +690,12 @@ pub enum TransportError {
 
 // ---- per-payload verdicts --------------------------------------------------------------------
 
+/// Header a [`Destination::send`] hook sets on the answer it returns when it made more HTTP
+/// requests than that one (a session start before the event, as Adobe's does): how many more.
+/// The runtime adds them to the report's `requests`, so the count matches what the partner
+/// received. The header never reaches a partner.
+pub const EXTRA_REQUESTS_HEADER: &str = "x-destkit-extra-requests";
+
 /// What one partner answer means for one payload of the batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {

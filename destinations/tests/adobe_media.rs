@@ -93,6 +93,8 @@ async fn every_spec_event_and_call_adds_up_with_no_failures() {
         (0, None),
         "{exited:?}"
     );
+    // every request the partner received is counted, session starts included
+    assert_eq!(rep.requests as usize, m.received().await.len());
     let sessions = m.sessions();
     // vs_…: Started … Completed (sessionComplete) | the content and ad events on a second;
     // Quality Updated (no session_id) on the user's current playback, the second

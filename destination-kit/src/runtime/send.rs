@@ -277,7 +277,15 @@ pub(crate) async fn run_batch(
                 .iter()
                 .all(|v| matches!(v, Verdict::Filtered { .. }))
         {
-            out.requests += 1;
+            // and the requests a send hook made besides (Adobe's session starts)
+            let extra = match &result {
+                Ok(r) => r
+                    .header(crate::destination::EXTRA_REQUESTS_HEADER)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0),
+                Err(_) => 0,
+            };
+            out.requests += 1 + extra;
             out.bytes_sent += body_len;
             if is_retry {
                 out.retries += 1;

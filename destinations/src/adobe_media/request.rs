@@ -34,6 +34,8 @@ pub struct Session {
     /// was sent since: another closing event has nothing to close (sending it would open a
     /// session only to end it).
     pub closed: bool,
+    /// Requests sent for this session (session starts and events), all runs of `send`.
+    pub requests: u64,
 }
 
 /// Sessions known before idle ones are forgotten.
@@ -199,6 +201,7 @@ async fn start_session(
 ) -> Result<PartnerResponse, TransportError> {
     let ts = start["playerTime"]["ts"].as_i64().unwrap_or(0);
     let req = post(settings, "/api/v1/sessions", start.to_string());
+    s.requests += 1;
     let resp = http.send(&req).await?;
     if (200..300).contains(&resp.status) {
         let Some(sid) = sid_from_location(&resp) else {
@@ -281,55 +284,74 @@ pub async fn send(
         sessions.set_current(user, (!closing).then_some(key.as_str()));
     }
 
-    if kind == "sessionStart" {
-        s.start = Some(event.clone());
-        s.sid = None;
-        s.closed = false;
-        return start_session(settings, http, &mut s, event).await;
-    }
-    if closing && s.sid.is_none() && s.closed {
-        // Exited after Completed: the playback's Adobe session is already closed
-        return Ok(already_closed(kind));
-    }
-
-    let start_for = |s: &Session, ts: i64| -> Option<Value> {
-        let mut st = s.start.clone().or_else(|| fallback.clone())?;
-        // a restarted session begins just before the event it carries
-        st["playerTime"]["ts"] = Value::from(ts - 1);
-        Some(st)
-    };
-    let ev_ts = event["playerTime"]["ts"].as_i64().unwrap_or(0);
-    if s.sid.is_none() {
-        let Some(st) = start_for(&s, ev_ts) else {
-            return Err(TransportError::Other(
-                "no sessionStart for this session".into(),
-            ));
-        };
-        let resp = start_session(settings, http, &mut s, st).await?;
-        if s.sid.is_none() {
-            return Ok(resp);
-        }
-    }
-    let mut resp = send_event(settings, http, &mut s, &mut event).await?;
-    if matches!(resp.status, 404 | 410) {
-        // the session is gone (unknown or closed): open a new one and resend once
-        s.sid = None;
-        if let Some(st) = start_for(&s, ev_ts) {
-            let started = start_session(settings, http, &mut s, st).await?;
-            if s.sid.is_none() {
-                return Ok(started);
-            }
-            resp = send_event(settings, http, &mut s, &mut event).await?;
-        }
-    }
-    if (200..300).contains(&resp.status) {
-        s.closed = closing;
-        if closing {
+    // the requests this call makes (session starts as well as the event), for the report
+    let before = s.requests;
+    let result = async {
+        if kind == "sessionStart" {
+            s.start = Some(event.clone());
             s.sid = None;
-            s.used_ts.clear();
+            s.closed = false;
+            return start_session(settings, http, &mut s, event).await;
         }
+        if closing && s.sid.is_none() && s.closed {
+            // Exited after Completed: the playback's Adobe session is already closed
+            return Ok(already_closed(kind));
+        }
+
+        let start_for = |s: &Session, ts: i64| -> Option<Value> {
+            let mut st = s.start.clone().or_else(|| fallback.clone())?;
+            // a restarted session begins just before the event it carries
+            st["playerTime"]["ts"] = Value::from(ts - 1);
+            Some(st)
+        };
+        let ev_ts = event["playerTime"]["ts"].as_i64().unwrap_or(0);
+        if s.sid.is_none() {
+            let Some(st) = start_for(&s, ev_ts) else {
+                return Err(TransportError::Other(
+                    "no sessionStart for this session".into(),
+                ));
+            };
+            let resp = start_session(settings, http, &mut s, st).await?;
+            if s.sid.is_none() {
+                return Ok(resp);
+            }
+        }
+        let mut resp = send_event(settings, http, &mut s, &mut event).await?;
+        if matches!(resp.status, 404 | 410) {
+            // the session is gone (unknown or closed): open a new one and resend once
+            s.sid = None;
+            if let Some(st) = start_for(&s, ev_ts) {
+                let started = start_session(settings, http, &mut s, st).await?;
+                if s.sid.is_none() {
+                    return Ok(started);
+                }
+                resp = send_event(settings, http, &mut s, &mut event).await?;
+            }
+        }
+        if (200..300).contains(&resp.status) {
+            s.closed = closing;
+            if closing {
+                s.sid = None;
+                s.used_ts.clear();
+            }
+        }
+        Ok(resp)
     }
-    Ok(resp)
+    .await;
+    let extra = (s.requests - before).saturating_sub(1);
+    result.map(|r| with_extra_requests(r, extra))
+}
+
+/// Say, on the answer returned, how many requests beyond one this call made (session starts),
+/// so the report counts every request the partner received.
+fn with_extra_requests(mut r: PartnerResponse, extra: u64) -> PartnerResponse {
+    if extra > 0 {
+        r.headers.insert(
+            http::HeaderName::from_static(destination_kit::destination::EXTRA_REQUESTS_HEADER),
+            http::HeaderValue::from(extra),
+        );
+    }
+    r
 }
 
 /// Header of the answer the send hook makes up (nothing is sent) for a closing event of a
@@ -361,6 +383,7 @@ async fn send_event(
         &format!("/api/v1/sessions/{sid}/events"),
         event.to_string(),
     );
+    s.requests += 1;
     let resp = http.send(&req).await?;
     if (200..300).contains(&resp.status) {
         s.used_ts.insert(ts);
