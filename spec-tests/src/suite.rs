@@ -646,6 +646,12 @@ impl Cx {
                 _ => {}
             }
         }
+        if sent == 0 && !on_state.is_empty() {
+            fails.push(format!(
+                "all {} mapped events were filtered on session state: none was delivered",
+                on_state.len()
+            ));
+        }
         let d = if !fails.is_empty() {
             lines(&fails)
         } else if on_state.is_empty() {
@@ -1126,10 +1132,17 @@ impl Cx {
             ev.add_bytes(&r.body);
         }
         let mut fails = Vec::new();
+        // out of order, a session's close may come first: what the destination then filters
+        // on session state, as it declares it may, is reported, not failed
+        let mut on_state = 0;
         for (n, &i) in timed.iter().enumerate() {
             let f = &self.fx[i];
             let eo = result.events.iter().find(|e| e.line == n + 1);
-            if eo.map(|e| &e.outcome) != Some(&Outcome::Delivered) {
+            if self.hints.filters_on_state.is_some()
+                && matches!(eo.map(|e| &e.outcome), Some(Outcome::Filtered { .. }))
+            {
+                on_state += 1;
+            } else if eo.map(|e| &e.outcome) != Some(&Outcome::Delivered) {
                 fails.push(format!(
                     "{}: expected delivered; got {}",
                     f.label,
@@ -1145,10 +1158,23 @@ impl Cx {
                 ));
             }
         }
+        if on_state > 0 && on_state == timed.len() {
+            fails.push(format!(
+                "all {on_state} timed events were filtered on session state: none was delivered"
+            ));
+        }
         let d = if fails.is_empty() {
+            let filtered = if on_state > 0 {
+                format!(
+                    "; {on_state} filtered on session state, as declared ({})",
+                    self.hints.filters_on_state.unwrap_or_default()
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "{} timed events sent out of order, hours after they happened, each landed with its own time",
-                timed.len()
+                "{} timed events sent out of order, hours after they happened, each landed with its own time{filtered}",
+                timed.len() - on_state
             )
         } else {
             lines(&fails)
