@@ -845,7 +845,9 @@ impl Cx {
             ),
             ("500", Some(500), Fault::status(500), Exp::Recovers),
             ("501", Some(501), Fault::status(501), Exp::Failed(None)),
+            ("502", Some(502), Fault::status(502), Exp::Recovers),
             ("503", Some(503), Fault::status(503), Exp::Recovers),
+            ("504", Some(504), Fault::status(504), Exp::Recovers),
             ("timeout", None, Fault::Hang(t * 3), Exp::Recovers),
             ("reset", None, Fault::Reset, Exp::Recovers),
         ];
@@ -1005,7 +1007,10 @@ impl Cx {
             );
             return;
         };
-        let (status, body) = answer(n, &[1]);
+        // two refused, not adjacent, when the batch has room: a destination that reads only
+        // the first index is caught
+        let refused: &[usize] = if n >= 4 { &[1, 3] } else { &[1] };
+        let (status, body) = answer(n, refused);
         let input = Self::jsonl(&self.copies(probe, "partial", n));
         let clock = self.clock();
         let Some((result, _)) = self
@@ -1026,14 +1031,15 @@ impl Cx {
             let got = eo
                 .map(|e| outcome_text(&e.outcome))
                 .unwrap_or("no outcome".into());
-            let ok = match (i, eo.map(|e| &e.outcome)) {
-                (1, Some(Outcome::Failed { .. })) => true,
-                (1, _) => false,
-                (_, Some(Outcome::Delivered)) => true,
+            let refuse = refused.contains(&i);
+            let ok = match (refuse, eo.map(|e| &e.outcome)) {
+                (true, Some(Outcome::Failed { .. })) => true,
+                (true, _) => false,
+                (false, Some(Outcome::Delivered)) => true,
                 _ => false,
             };
             if !ok {
-                let want = if i == 1 { "failed" } else { "delivered" };
+                let want = if refuse { "failed" } else { "delivered" };
                 fails.push(format!(
                     "event {i} of the batch: expected {want}; got {got}"
                 ));
@@ -1045,11 +1051,11 @@ impl Cx {
         }
         let d = if fails.is_empty() {
             format!(
-                "the partner refused event 1 of a batch of {n} ({status} {snippet}); it alone failed, the others were delivered"
+                "the partner refused events {refused:?} of a batch of {n} ({status} {snippet}); they alone failed, the others were delivered"
             )
         } else {
             format!(
-                "the partner answered {status} {snippet} refusing event 1 of {n}:\n{}",
+                "the partner answered {status} {snippet} refusing events {refused:?} of {n}:\n{}",
                 lines(&fails)
             )
         };

@@ -29,7 +29,7 @@ async fn acme_is_conformant() {
             .check("partial_batch")
             .unwrap()
             .detail
-            .contains("it alone failed")
+            .contains("they alone failed")
     );
     assert!(
         report

@@ -40,6 +40,10 @@ enum Flaw {
     LeaksKey,
     /// `request` logs the API key.
     LogsKey,
+    /// `interpret` fails only the first event the partner refuses.
+    ReadsFirstRefusalOnly,
+    /// `interpret` fails a 502 or 504 as permanent.
+    FailsBadGateway,
 }
 
 #[derive(Debug, Clone)]
@@ -161,8 +165,22 @@ impl Destination for Demo {
                 );
             }
             Flaw::LosesPartialFailure => return v,
+            Flaw::FailsBadGateway if matches!(resp.status, 502 | 504) => {
+                return Verdicts::all(
+                    batch.len(),
+                    Verdict::Failed {
+                        kind: ErrorKind::Client,
+                        reason: format!("HTTP {}", resp.status),
+                    },
+                );
+            }
             _ => {}
         }
+        let most = if self.flaw == Flaw::ReadsFirstRefusalOnly {
+            1
+        } else {
+            usize::MAX
+        };
         if resp.status == 200
             && let Some(bad) = resp.json().and_then(|j| j.get("rejected").cloned())
         {
@@ -171,6 +189,7 @@ impl Destination for Demo {
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_u64)
+                .take(most)
             {
                 v = v.set(
                     i as usize,
@@ -264,7 +283,7 @@ async fn the_correct_destination_passes_everything() {
         r.check("partial_batch")
             .unwrap()
             .detail
-            .contains("it alone failed")
+            .contains("they alone failed")
     );
     assert!(
         r.check("split_413")
@@ -321,6 +340,32 @@ async fn a_lost_partial_failure_is_caught() {
         "partial_batch",
         &["event 1 of the batch: expected failed; got delivered"],
     );
+}
+
+#[tokio::test]
+async fn reading_only_the_first_refused_event_is_caught() {
+    let r = run(Flaw::ReadsFirstRefusalOnly).await;
+    assert_caught(
+        &r,
+        "partial_batch",
+        &["event 3 of the batch: expected failed; got delivered"],
+    );
+}
+
+#[tokio::test]
+async fn failing_a_bad_gateway_for_good_is_caught() {
+    let r = run(Flaw::FailsBadGateway).await;
+    assert_caught(
+        &r,
+        "classification.502",
+        &["answered 502", "expected retried"],
+    );
+    assert_caught(
+        &r,
+        "classification.504",
+        &["answered 504", "expected retried"],
+    );
+    assert!(r.check("classification.503").unwrap().passed);
 }
 
 #[tokio::test]
