@@ -139,7 +139,10 @@ pub async fn configure_or_mock(
     let entry = entry(slug)?;
     if use_mock {
         let mock = (entry.start_mock)(spec_tests::mock::Recording::Off).await;
-        let settings = merge(mock.settings.clone(), user);
+        // the mock's own settings (its URL, the fake credentials it accepts) win over the
+        // user's: a config switched to the mock must never send to the real partner or with
+        // its real credentials; the user's other settings fill in
+        let settings = merge(user, mock.settings.clone());
         let dest = configure(entry, settings, env, None).map_err(|e| format!("{slug}: {e}"))?;
         return Ok((dest, Some(mock)));
     }

@@ -46,8 +46,9 @@ async fn wait_for_requests(mock: &MockServer, n: usize) {
     panic!("the replay never reached the partner ({n} requests)");
 }
 
+/// The mock's URL as `--endpoint` (a webhook's endpoint is its whole URL).
 fn settings(mock: &MockServer) -> String {
-    json!({"url": format!("{}/hook", mock.uri())}).to_string()
+    format!("{}/hook", mock.uri())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,7 +64,7 @@ async fn an_interrupted_replay_resumes_without_sending_any_event_twice() {
         "webhook",
         "--input",
         &input,
-        "--settings",
+        "--endpoint",
         &s,
         "--rate",
         "20",
@@ -129,7 +130,7 @@ async fn from_and_to_keep_only_events_in_the_time_range() {
         "webhook",
         "--input",
         &input,
-        "--settings",
+        "--endpoint",
         &s,
         "--from",
         "2026-01-03T00:00:00Z",
@@ -177,7 +178,7 @@ async fn an_invalid_line_exits_1_and_the_cursor_still_passes_it() {
         "webhook",
         "--input",
         &input,
-        "--settings",
+        "--endpoint",
         &s,
     ])
     .finish();
@@ -250,15 +251,17 @@ async fn an_interrupt_ends_a_replay_whose_partner_keeps_failing_within_the_drain
     let dir = tempfile::tempdir().unwrap();
     let n = 12_000;
     let input = archive(&dir, n);
-    let s = json!({"url": format!("{}/hook", mock.uri()), "batch_size": 1}).to_string();
+    let endpoint = format!("{}/hook", mock.uri());
     let running = spawn(&[
         "replay",
         "--destination",
         "webhook",
         "--input",
         &input,
+        "--endpoint",
+        &endpoint,
         "--settings",
-        &s,
+        "{\"batch_size\": 1}",
         "--concurrency",
         "1",
         "--drain-timeout",

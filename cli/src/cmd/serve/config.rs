@@ -12,6 +12,7 @@
 //! settings = { api_key = "..." }   # the destination's settings
 //! endpoint = "http://127.0.0.1:9"  # optional: replaces the destination's base URL
 //! mock = true                      # optional: start its built-in mock partner and deliver there
+//!                                  # (its URL and fake credentials replace those in settings)
 //! dead_letter = "web-amp.jsonl"    # optional: undelivered events, JSON lines
 //! batch_size = 100                 # optional: payloads per request (≤ the partner's limit)
 //! max_retry_duration = "4h"        # optional: the retry budget
@@ -69,7 +70,8 @@ pub struct DestinationConfig {
     /// Replace the destination's base URL.
     #[serde(default)]
     pub endpoint: Option<String>,
-    /// Start the destination's built-in mock partner and deliver there.
+    /// Start the destination's built-in mock partner and deliver there: the mock's own settings
+    /// (its URL, the fake credentials it accepts) replace those in `settings`.
     #[serde(default)]
     pub mock: bool,
     /// Dead-letter file (JSON lines) for undelivered events.

@@ -311,7 +311,17 @@ pub fn accept(
         f.get("originalTimestamp").is_some_and(|v| !v.is_null()) && orig.is_none();
     if !orig_unreadable {
         let ts = match (orig, sent) {
-            (Some(o), Some(s)) => received_at - (s - o),
+            // corrected for the client's clock skew; dates so far apart (year 200000 against
+            // -200000) that the result is past what a date can hold are refused, not a panic
+            (Some(o), Some(s)) => received_at.checked_sub_signed(s - o).ok_or_else(|| {
+                MessageError {
+                    too_large: false,
+                    message: format!(
+                        "{}: originalTimestamp and sentAt are too far apart to correct for clock skew",
+                        path("timestamp")
+                    ),
+                }
+            })?,
             (Some(o), None) => o,
             (None, _) => received_at,
         };
