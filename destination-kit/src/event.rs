@@ -1574,10 +1574,61 @@ impl<'a> Context<'a> {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SS[.f]±HHMM` with a colon put in its offset (`±HH:MM`); `None` for any
+/// other shape.
+fn colon_in_offset(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
+    let fixed = b.len() >= 24
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !fixed {
+        return None;
+    }
+    let off = b.len() - 5;
+    let fraction_ok = match &b[19..off] {
+        [] => true,
+        [b'.', rest @ ..] => !rest.is_empty() && rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if !fraction_ok || !matches!(b[off], b'+' | b'-') || !digits(off + 1..b.len()) {
+        return None;
+    }
+    Some(format!("{}:{}", &s[..off + 3], &s[off + 3..]))
+}
+
+/// A second of 60 only at a leap second, which is at 23:59:60 UTC (chrono's RFC 3339 parser
+/// takes `:60` at any minute).
+fn no_false_leap_second(
+    s: &str,
+    d: DateTime<FixedOffset>,
+) -> Result<DateTime<FixedOffset>, String> {
+    use chrono::Timelike;
+    let u = d.with_timezone(&Utc);
+    if d.nanosecond() >= 1_000_000_000 && !(u.hour() == 23 && u.minute() == 59) {
+        return Err(format!(
+            "not a valid time: {} has second 60, which is only a leap second at 23:59:60 UTC",
+            describe(&Value::String(s.to_string()))
+        ));
+    }
+    Ok(d)
+}
+
 /// Parse an ISO-8601 date-time with an offset (`2026-01-02T03:04:05.123Z`, `…+02:00`).
 ///
 /// A space instead of `T` is accepted; a missing offset is an error (Segment timestamps are
-/// always zoned).
+/// always zoned). An offset without a colon (`+0200`) is taken in the full
+/// `YYYY-MM-DDTHH:MM:SS[.f]` shape only, and a second of 60 only at 23:59:60 UTC.
 pub fn parse_datetime(s: &str) -> Result<DateTime<FixedOffset>, String> {
     // The shape every Segment library sends, read without chrono's general parser; anything
     // else (or anything out of range) takes the general path below, which decides.
@@ -1586,12 +1637,15 @@ pub fn parse_datetime(s: &str) -> Result<DateTime<FixedOffset>, String> {
     }
     // chrono's RFC 3339 parser also accepts a space or `t` for `T` and `z` for `Z`.
     let rfc = match DateTime::parse_from_rfc3339(s) {
-        Ok(d) => return Ok(d),
+        Ok(d) => return no_false_leap_second(s, d),
         Err(e) => e,
     };
-    // ISO-8601 offsets without a colon (`+0200`).
-    if let Ok(d) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
-        return Ok(d);
+    // ISO-8601 offsets without a colon (`+0200`), in exactly that shape: chrono's general
+    // parser would also take one-digit fields, signed years and spaces between fields
+    if let Some(with_colon) = colon_in_offset(s)
+        && let Ok(d) = DateTime::parse_from_rfc3339(&with_colon)
+    {
+        return no_false_leap_second(s, d);
     }
     let shown = || describe(&Value::String(s.to_string()));
     let naive = |fmt: &str| chrono::NaiveDateTime::parse_from_str(s, fmt).is_ok();
@@ -2111,8 +2165,9 @@ impl<R: std::io::BufRead> Iterator for RecordReader<R> {
     }
 }
 
+/// JSON whitespace only (a form feed is not: see [`crate::json::trim_ws`]).
 fn trim_ascii(b: &[u8]) -> &[u8] {
-    b.trim_ascii()
+    crate::json::trim_ws(b)
 }
 
 #[cfg(test)]

@@ -1407,6 +1407,21 @@ impl Serialize for Arr<'_> {
     }
 }
 
+/// `b` without JSON whitespace (space, tab, CR, LF) at either end. Not `trim_ascii`, which also
+/// strips a form feed: a line around which one stands is not JSON.
+///
+/// ```
+/// use destination_kit::json::trim_ws;
+/// assert_eq!(trim_ws(b" \t{}\r\n"), b"{}");
+/// assert_eq!(trim_ws(b"\x0c{}"), b"\x0c{}");
+/// ```
+pub fn trim_ws(b: &[u8]) -> &[u8] {
+    let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
+    &b[start..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

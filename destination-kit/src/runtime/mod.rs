@@ -284,7 +284,7 @@ impl Runtime {
     /// Parse a document (one message, a `{"batch": [...]}` envelope or JSON lines) and deliver
     /// every message in it. JSON lines are parsed lazily as they are delivered.
     pub async fn deliver_bytes(&self, bytes: &[u8]) -> DeliveryResult {
-        let trimmed = bytes.trim_ascii();
+        let trimmed = crate::json::trim_ws(bytes);
         let whole_object = trimmed.first() == Some(&b'{')
             && serde_json::from_slice::<serde::de::IgnoredAny>(trimmed).is_ok();
         if whole_object {
@@ -299,7 +299,7 @@ impl Runtime {
         let items = crate::event::split_lines(bytes)
             .enumerate()
             .filter_map(|(i, line)| {
-                let t = line.trim_ascii();
+                let t = crate::json::trim_ws(line);
                 (!t.is_empty()).then(|| Input {
                     line: i + 1,
                     batch_index: None,
@@ -1310,7 +1310,7 @@ fn read_chunks<R: std::io::BufRead>(
         filled -= next;
         scanned = 0;
         line_no += 1;
-        let t = line[..end].trim_ascii();
+        let t = crate::json::trim_ws(&line[..end]);
         if t.is_empty() {
             continue;
         }
