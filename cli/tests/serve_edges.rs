@@ -1,11 +1,13 @@
 //! `destkit serve` edges: `mock = true` never reaches the partner named in `settings`, and
-//! timestamps too far apart to correct for clock skew refuse that message only.
+//! timestamps too far apart to correct for clock skew refuse that message only, and a shutdown
+//! keeps to its drain timeout without losing an event it answered 200 for.
 
 #[path = "python/support.rs"]
 mod support;
 
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
 use support::{received_events, spawn};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -126,4 +128,83 @@ async fn extreme_timestamps_are_refused_not_a_panic() {
         .map(|e| e["messageId"].clone())
         .collect();
     assert_eq!(ids, [json!("ok-1")]);
+}
+
+/// While a partner is slow, batches wait on the full delivery queue. SIGTERM with
+/// `--drain-timeout 2s` must (a) stop within about that time and (b) give every event answered
+/// 200 an outcome (delivered, or expired into the dead-letter file): a request whose events
+/// were not all handed over is answered 503, for the client to resend. (It used to wait for
+/// the blocked requests far past the drain timeout, then answer them 200 although most of
+/// their events were never handed to the runtime.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_honours_the_drain_timeout_and_loses_no_event_answered_200() {
+    let mock = hook(3000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dir.path().join("dead.jsonl");
+    let cfg = write_config(
+        &dir,
+        &format!(
+            "[[sources]]\nname = \"web\"\nwrite_key = \"wk\"\n\
+             [[sources.destinations]]\ndestination = \"webhook\"\nsettings = {{ url = \"{}/hook\" }}\n\
+             batch_size = 1\ndead_letter = \"{}\"\n",
+            mock.uri(),
+            dead.display()
+        ),
+    );
+    let mut s = spawn(&[
+        "serve",
+        "--config",
+        &cfg,
+        "--port",
+        "0",
+        "--drain-timeout",
+        "2s",
+    ]);
+    let base = s.wait_url("listening on");
+    let mut reqs = Vec::new();
+    for r in 0..5 {
+        let batch: Vec<Value> = (0..4000)
+            .map(|i| json!({"type": "track", "event": "e", "userId": "u", "messageId": format!("r{r}-{i}")}))
+            .collect();
+        let body = json!({ "batch": batch }).to_string();
+        let base = base.clone();
+        reqs.push(tokio::spawn(async move {
+            (r, post(&base, "/v1/batch", body).await)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let t = Instant::now();
+    let out = tokio::task::spawn_blocking(move || s.terminate())
+        .await
+        .unwrap();
+    let took = t.elapsed();
+
+    let mut answered_200 = Vec::new();
+    for h in reqs {
+        let (r, res) = h.await.unwrap();
+        if let Ok((200, body)) = res {
+            assert_eq!(body, json!({"success": true}));
+            answered_200.extend((0..4000).map(|i| format!("r{r}-{i}")));
+        }
+    }
+    let mut outcome: HashSet<String> = received_events(&mock)
+        .await
+        .iter()
+        .map(|e| e["messageId"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for line in std::fs::read_to_string(&dead).unwrap_or_default().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        outcome.insert(v["message_id"].as_str().unwrap_or_default().to_string());
+    }
+    let lost = answered_200
+        .iter()
+        .filter(|id| !outcome.contains(*id))
+        .count();
+    assert!(
+        lost == 0 && took < Duration::from_secs(12),
+        "shutdown took {took:?} with --drain-timeout 2s; {} events answered 200, {lost} of them \
+         neither delivered nor dead-lettered; stderr: {}",
+        answered_200.len(),
+        out.stderr
+    );
 }

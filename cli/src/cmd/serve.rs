@@ -231,6 +231,13 @@ async fn serve(args: Args, cfg: config::ServeConfig) -> ExitCode {
         );
     }
     state.stop_accepting();
+    // requests waiting for room in a destination's queue give up now (503, the client
+    // resends) rather than hold the server open through the drain timeout
+    for s in &sources {
+        for k in &s.sinks {
+            k.begin_closing();
+        }
+    }
     stop.notify_one();
     let started = std::time::Instant::now();
     match tokio::time::timeout(drain, server).await {

@@ -10,7 +10,9 @@
 //! - 401 for a missing or unknown write key (HTTP Basic username, else `writeKey` in the body);
 //! - 413 for a call body over 32 KB, a batch body over 500 KB (after gzip decoding), or when
 //!   every message of a batch was over 32 KB;
-//! - 503 while shutting down.
+//! - 503 while shutting down, and for a request whose messages were not all handed to every
+//!   destination when shutdown began (without `--state`: the client resends; with it, what was
+//!   made durable is delivered after a restart).
 
 use super::ingest::{self, Refusal, Route};
 use axum::Router;
@@ -36,6 +38,11 @@ pub struct Sink {
     handle: RwLock<Option<RuntimeHandle>>,
     /// `--state`: the store and this sink's stream in it.
     state: Option<(StateStore, String)>,
+    /// Set when shutdown begins: a hand-over still waiting for room in the queue gives up
+    /// (its request is answered 503 and retried by the client) instead of holding shutdown
+    /// past its drain timeout.
+    closing: AtomicBool,
+    closed: tokio::sync::Notify,
 }
 
 impl Sink {
@@ -45,6 +52,8 @@ impl Sink {
             destination: destination.into(),
             handle: RwLock::new(Some(handle)),
             state: None,
+            closing: AtomicBool::new(false),
+            closed: tokio::sync::Notify::new(),
         }
     }
     /// Make accepted messages durable in `store` under `stream` before they are handed over.
@@ -52,35 +61,79 @@ impl Sink {
         self.state = Some((store, stream));
         self
     }
+    /// `hand` run until done, or `false` as soon as shutdown begins (a send on the runtime's
+    /// queue is cancel-safe: dropped before it completes, the message was not queued).
+    async fn unless_closing(&self, hand: impl std::future::Future<Output = bool>) -> bool {
+        let closed = self.closed.notified();
+        tokio::pin!(closed);
+        // registered before the flag is read, so a shutdown between the two is not missed
+        closed.as_mut().enable();
+        if self.closing.load(Ordering::SeqCst) {
+            return false;
+        }
+        tokio::select! {
+            done = hand => done,
+            () = closed => false,
+        }
+    }
     /// Hand a message over under its line in the state's stream.
     pub async fn submit_line(&self, line: usize, msg: Message) -> bool {
-        match self.handle.read().await.as_ref() {
-            Some(h) => h
-                .submit_record(Record {
-                    line,
-                    batch_index: None,
-                    result: Ok(msg),
-                })
-                .await
-                .is_ok(),
-            None => false,
-        }
+        self.unless_closing(async {
+            match self.handle.read().await.as_ref() {
+                Some(h) => h
+                    .submit_record(Record {
+                        line,
+                        batch_index: None,
+                        result: Ok(msg),
+                    })
+                    .await
+                    .is_ok(),
+                None => false,
+            }
+        })
+        .await
     }
     /// Hand one accepted message over (waits while the runtime's queue is full). `false` once
-    /// the runtime has stopped.
+    /// shutdown has begun or the runtime has stopped: the message was not handed over.
     pub async fn submit(&self, msg: Message) -> bool {
-        match self.handle.read().await.as_ref() {
-            Some(h) => h.submit(msg).await.is_ok(),
-            None => false,
-        }
+        self.unless_closing(async {
+            match self.handle.read().await.as_ref() {
+                Some(h) => h.submit(msg).await.is_ok(),
+                None => false,
+            }
+        })
+        .await
+    }
+    /// Make every hand-over still waiting for room give up (its request is answered 503), and
+    /// every later one: the first step of shutdown, taken before open requests are waited for.
+    pub fn begin_closing(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.closed.notify_waiters();
     }
     /// Stop the runtime: deliver what is queued within `drain_timeout`, then return the counts.
+    /// Hand-overs still waiting for room give up first (their requests are answered 503).
     pub async fn shutdown(&self, drain_timeout: std::time::Duration) -> DeliveryReport {
+        self.begin_closing();
         let h = self.handle.write().await.take();
         match h {
             Some(h) => h.shutdown(drain_timeout).await,
             None => DeliveryReport::default(),
         }
+    }
+}
+
+/// Why accepted messages were not all handed over.
+#[derive(Debug)]
+pub enum HandOverError {
+    /// `--state` could not make them durable.
+    State(String),
+    /// Shutdown began before every message was handed to every destination.
+    Stopping,
+}
+
+impl From<String> for HandOverError {
+    fn from(e: String) -> Self {
+        HandOverError::State(e)
     }
 }
 
@@ -111,21 +164,29 @@ impl Source {
     /// Hand accepted messages to every destination. With `--state` they are committed first,
     /// in one transaction for the whole request; `Err` when that commit failed (nothing was
     /// handed over: answer 503 so the client retries).
-    pub async fn hand_over(&self, msgs: Vec<Message>) -> Result<(), String> {
+    pub async fn hand_over(&self, msgs: Vec<Message>) -> Result<(), HandOverError> {
         let store = self
             .sinks
             .iter()
             .find_map(|k| k.state.as_ref().map(|s| s.0.clone()));
         let Some(store) = store else {
+            // without --state a message not handed over is lost unless the client resends
+            // it: any such one makes the answer 503 (what was handed over is then a duplicate
+            // of the resend, dropped by the destination's dedup)
+            let mut all = true;
             for msg in msgs {
                 if let Some((last, rest)) = self.sinks.split_last() {
                     for s in rest {
-                        s.submit(msg.clone()).await;
+                        all &= s.submit(msg.clone()).await;
                     }
-                    last.submit(msg).await;
+                    all &= last.submit(msg).await;
                 }
             }
-            return Ok(());
+            return if all {
+                Ok(())
+            } else {
+                Err(HandOverError::Stopping)
+            };
         };
         let raws = msgs
             .iter()
@@ -303,13 +364,23 @@ async fn handle(
             }
         }
     }
-    if let Err(e) = source.hand_over(msgs).await {
-        tracing::error!("state: {e}");
-        return answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"success": false, "code": "state_error",
-                   "message": "the server could not make the events durable; retry"}),
-        );
+    match source.hand_over(msgs).await {
+        Ok(()) => {}
+        Err(HandOverError::State(e)) => {
+            tracing::error!("state: {e}");
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"success": false, "code": "state_error",
+                       "message": "the server could not make the events durable; retry"}),
+            );
+        }
+        Err(HandOverError::Stopping) => {
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"success": false, "code": "shutting_down",
+                       "message": "the server is shutting down; retry"}),
+            );
+        }
     }
     source.stats.accepted.fetch_add(accepted, Ordering::Relaxed);
     source
