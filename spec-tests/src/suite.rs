@@ -705,7 +705,10 @@ impl Cx {
                 };
                 if let Some(key) = key {
                     dn += 1;
-                    if !ev.contains(&key) {
+                    // the key as a whole JSON string, not a part of one (`"m-1:0"` is not the
+                    // key `m-1`)
+                    let whole = serde_json::to_string(&key).unwrap_or_default();
+                    if !ev.contains(&whole) {
                         d_fails.push(format!(
                             "{}: expected the dedup key {key:?} (from messageId {mid:?}) in the request; it carried: {}",
                             f.label,

@@ -44,6 +44,9 @@ enum Flaw {
     ReadsFirstRefusalOnly,
     /// `interpret` fails a 502 or 504 as permanent.
     FailsBadGateway,
+    /// `map` sends `{messageId}:0` as the dedup key (the partner would then not de-duplicate
+    /// against a key it got from another source of the same event).
+    SuffixesDedupKey,
 }
 
 #[derive(Debug, Clone)]
@@ -117,7 +120,11 @@ impl Destination for Demo {
             .collect();
         let mut body = json!({
             "event": name,
-            "insert_id": ev.message_id(),
+            "insert_id": if self.flaw == Flaw::SuffixesDedupKey {
+                format!("{}:0", ev.message_id())
+            } else {
+                ev.message_id().to_string()
+            },
             "user": ev.user_or_anonymous_id(),
             "items": items,
         });
@@ -350,6 +357,12 @@ async fn reading_only_the_first_refused_event_is_caught() {
         "partial_batch",
         &["event 3 of the batch: expected failed; got delivered"],
     );
+}
+
+#[tokio::test]
+async fn a_dedup_key_that_only_contains_the_message_id_is_caught() {
+    let r = run(Flaw::SuffixesDedupKey).await;
+    assert_caught(&r, "wire.dedup_key", &["expected the dedup key"]);
 }
 
 #[tokio::test]
