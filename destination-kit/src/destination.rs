@@ -1140,6 +1140,10 @@ pub struct ConformanceHints {
     /// The partner has no item list for `products`; the reason says so. `None`: every product
     /// id must reach the partner.
     pub no_items: Option<&'static str>,
+    /// The partner answers a batch as a whole only (it never refuses some of its events and
+    /// takes the others); the reason says so. A batching destination declares this or
+    /// [`ConformanceHints::partial_failure`], else the suite's `partial_batch` check fails.
+    pub whole_batch_only: Option<&'static str>,
     /// The send hook may end an event `filtered` on session state (a [`Verdict::Filtered`]);
     /// the reason says when. The suite's one-stream wire check then reports such events
     /// instead of failing them. `None`: a mapped event must be delivered.
@@ -1165,6 +1169,11 @@ impl ConformanceHints {
     /// Declare the spec events sent as profile updates (no event time, no dedup key).
     pub fn profile_updates(mut self, names: &'static [&'static str]) -> Self {
         self.profile_updates = names;
+        self
+    }
+    /// Declare that the partner answers a batch as a whole only, and why.
+    pub fn whole_batch_only(mut self, why: &'static str) -> Self {
+        self.whole_batch_only = Some(why);
         self
     }
     /// Declare that the send hook may filter an event on session state, and when.

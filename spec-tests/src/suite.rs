@@ -1003,11 +1003,21 @@ impl Cx {
             return;
         }
         let Some(answer) = self.hints.partial_failure else {
-            self.push(
-                "partial_batch",
-                true,
-                "not checked: the destination declares no partial-failure answer (ConformanceHints::partial_failure)".into(),
-            );
+            // a batching destination says how its partner refuses part of a batch, or that it
+            // never does: silence would let a lost partial failure pass unchecked
+            let (ok, d) = match self.hints.whole_batch_only {
+                Some(why) => (
+                    true,
+                    format!("not applicable: the partner answers a batch as a whole only ({why})"),
+                ),
+                None => (
+                    false,
+                    format!(
+                        "batches of up to {n} events, and no word on how the partner refuses part of one: declare ConformanceHints::partial_failure (its answer), or ConformanceHints::whole_batch_only (why it has none)"
+                    ),
+                ),
+            };
+            self.push("partial_batch", ok, d);
             return;
         };
         // two refused, not adjacent, when the batch has room: a destination that reads only

@@ -47,6 +47,8 @@ enum Flaw {
     /// `map` sends `{messageId}:0` as the dedup key (the partner would then not de-duplicate
     /// against a key it got from another source of the same event).
     SuffixesDedupKey,
+    /// Batches, but tells the suite nothing about partial failures.
+    SilentOnPartialFailure,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +213,9 @@ impl Destination for Demo {
     }
 
     fn conformance_hints(&self) -> ConformanceHints {
+        if self.flaw == Flaw::SilentOnPartialFailure {
+            return ConformanceHints::default();
+        }
         ConformanceHints::default().partial_failure(refused)
     }
 }
@@ -363,6 +368,16 @@ async fn reading_only_the_first_refused_event_is_caught() {
 async fn a_dedup_key_that_only_contains_the_message_id_is_caught() {
     let r = run(Flaw::SuffixesDedupKey).await;
     assert_caught(&r, "wire.dedup_key", &["expected the dedup key"]);
+}
+
+#[tokio::test]
+async fn a_batching_destination_silent_on_partial_failures_is_caught() {
+    let r = run(Flaw::SilentOnPartialFailure).await;
+    assert_caught(
+        &r,
+        "partial_batch",
+        &["no word on how the partner refuses part of one"],
+    );
 }
 
 #[tokio::test]
