@@ -15,23 +15,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// A partner answering `first` once, then 200.
-async fn once_then_ok(first: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(first)
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .with_priority(2)
-        .mount(&server)
-        .await;
-    server
-}
-
 /// A partner always answering `resp`.
 async fn always(resp: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;

@@ -9,24 +9,7 @@ use destination_kit::{Outcome, PartnerResponse, Payload, Verdicts};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use support::*;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn once_then_ok(first: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(first)
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .with_priority(2)
-        .mount(&server)
-        .await;
-    server
-}
+use wiremock::ResponseTemplate;
 
 /// A Retry-After far past the 4-hour budget must end the event `expired` at once (as 18000 does),
 /// not panic the batch task and end it `failed` as "the destination panicked".

@@ -246,3 +246,20 @@ pub async fn partner_answering(status: u16) -> wiremock::MockServer {
         .await;
     server
 }
+
+/// A partner answering `first` once, then 200.
+pub async fn once_then_ok(first: wiremock::ResponseTemplate) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(first)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    server
+}

@@ -87,20 +87,12 @@ pub const RESERVED_USER_PROPERTIES: &[&str] = &[
     "first_open_after_install",
 ];
 
-/// Property names never sent as params (custom events, Signed Up …): the same personal data as
-/// [`PII_TRAITS`], except `name`, which in a property is a product's, a video's or a
+/// Whether a property is never sent as a param (custom events, Signed Up …): the personal data
+/// of [`PII_TRAITS`], except `name`, which in a property is a product's, a video's or a
 /// promotion's name.
-pub const PII_PARAMS: &[&str] = &[
-    "email",
-    "phone",
-    "firstName",
-    "lastName",
-    "first_name",
-    "last_name",
-    "address",
-    "username",
-    "birthday",
-];
+pub fn is_pii_param(name: &str) -> bool {
+    name != "name" && PII_TRAITS.contains(&name)
+}
 
 /// Traits never sent as user properties: Google's policy forbids personally identifiable
 /// information in Analytics.
@@ -277,7 +269,7 @@ impl<'a> Params<'a> {
         );
     }
     /// Every scalar property whose name is a valid param name, in key order, except personal
-    /// data ([`PII_PARAMS`]) and the names in `skip` (taken under another name).
+    /// data ([`is_pii_param`]) and the names in `skip` (taken under another name).
     fn rest(&mut self, props: AnyObj<'a>, skip: &[&str]) {
         for (k, v) in props.sorted() {
             if self.0.len() >= MAX_PARAMS {
@@ -285,7 +277,7 @@ impl<'a> Params<'a> {
             }
             if !valid_name(k, MAX_NAME_LEN)
                 || reserved_prefix(k)
-                || PII_PARAMS.contains(&k)
+                || is_pii_param(k)
                 || skip.contains(&k)
             {
                 continue;
