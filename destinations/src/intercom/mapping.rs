@@ -250,35 +250,23 @@ fn flat(v: &Value) -> Option<MetaValue<'_>> {
     }
 }
 
-/// The ids of `products` (product_id, else sku, else id), else a `product_ids` array the event
-/// carries itself, joined with `", "` (metadata values are flat).
+/// `products` as one flat value: the product ids (`product_id`, else `sku`, else `id`) joined
+/// with `", "`.
 fn product_ids(props: &Map<String, Value>) -> Option<String> {
-    let id = |v: &Value| match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    let ids: Vec<String> = match props.get("products").and_then(Value::as_array) {
-        Some(items) => items
-            .iter()
-            .filter_map(|p| {
-                ["product_id", "sku", "id"]
-                    .iter()
-                    .find_map(|k| id(p.get(*k)?))
-            })
-            .collect(),
-        None => Vec::new(),
-    };
-    if !ids.is_empty() {
-        return Some(ids.join(", "));
-    }
-    let own: Vec<String> = props
-        .get("product_ids")?
-        .as_array()?
+    let items = props.get("products")?.as_array()?;
+    let ids: Vec<String> = items
         .iter()
-        .filter_map(id)
+        .filter_map(|p| {
+            ["product_id", "sku", "id"]
+                .iter()
+                .find_map(|k| match p.get(*k)? {
+                    Value::String(s) if !s.is_empty() => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+        })
         .collect();
-    (!own.is_empty()).then(|| own.join(", "))
+    (!ids.is_empty()).then(|| ids.join(", "))
 }
 
 fn build_metadata<'a>(
@@ -290,8 +278,9 @@ fn build_metadata<'a>(
     if let Some((amount, currency)) = price {
         out.push(("price", MetaValue::Price { amount, currency }));
     }
+    // the ids of `products`; without them the event's own `product_ids` goes below as any
+    // other property does (an array of ids joined by `flat`)
     let ids = product_ids(props);
-    // the event's own `product_ids` is skipped below only when it was written here
     let wrote_ids = ids.is_some();
     if let Some(ids) = ids {
         out.push(("product_ids", MetaValue::Text(ids)));

@@ -10,8 +10,8 @@
 //!   an event with only an `anonymousId` is `rejected` (Intercom cannot attribute it);
 //! - `metadata`: at most 10 flat keys, most useful first — `price` (from `revenue`, or `total`
 //!   on Order Completed, as `{amount: cents, currency (default USD)}`), then `product_ids` (the
-//!   ids of `products` joined with `", "`, else the event's own `product_ids` array joined the
-//!   same way: Intercom refuses nested metadata, so this is the products → items mapping; a key
+//!   ids of `products` joined with `", "`; without products the event's own `product_ids` goes as
+//!   any other property, an array joined the same way: Intercom refuses nested metadata, so this is the products → items mapping; a key
 //!   ending in `_date`, which Intercom reads as a Unix-timestamp date, gets an ISO-8601 value as
 //!   Unix seconds), then the family's key properties (Live Chat: `conversation_id,
 //!   agent_id, agent_name, agent_username, message_id, conversation_duration, message_body`;

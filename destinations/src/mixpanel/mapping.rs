@@ -310,6 +310,9 @@ fn map_track(s: &MixpanelSettings, ev: &Event<'_>) -> Mapped {
         .into_iter()
         .filter_map(|k| props.and_then(|p| p.get(k)).map(|v| (k, v)))
         .collect();
+    // a ms before the order per product, never before the earliest time /import takes (an
+    // order at 1971-01-01T00:00:00Z would otherwise lose its products)
+    let (order_ms, earliest_ms) = (ev.timestamp_millis(), earliest_time().timestamp_millis());
     for (n, product) in products
         .into_iter()
         .flatten()
@@ -319,10 +322,7 @@ fn map_track(s: &MixpanelSettings, ev: &Event<'_>) -> Mapped {
         let rec = ImportEvent {
             event: Cow::Borrowed("Product Purchased"),
             properties: ImportProps {
-                // a ms before the order per product, never before the earliest time /import
-                // takes (an order at 1971-01-01T00:00:00Z would otherwise lose its products)
-                time: (ev.timestamp_millis() - (n as i64 + 1))
-                    .max(earliest_time().timestamp_millis()),
+                time: (order_ms - (n as i64 + 1)).max(earliest_ms),
                 insert_id: product_insert_id(ev.message_id(), n),
                 ctx,
                 link: link.clone(),
